@@ -1,0 +1,396 @@
+"""Tests for scaling_core.ingest: mapping, number parsing, encodings, validation, reduction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scaling_core.ingest import (
+    IngestError,
+    IngestErrors,
+    ParsedTable,
+    RawTable,
+    load_runs_from_file,
+    parse_number,
+    parse_table,
+    read_table,
+    suggest_mapping,
+    validate_table,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+CHINCHILLA = REPO / "data" / "chinchilla_epoch.csv"
+EXAMPLE = REPO / "data" / "example_runs.csv"
+
+
+def parsed_ok(filename: str, data: bytes, mapping: dict[str, str] | None = None) -> ParsedTable:
+    result = parse_table(filename, data, mapping)
+    assert isinstance(result, ParsedTable), result.messages()
+    return result
+
+
+def rejected(filename: str, data: bytes, mapping: dict[str, str] | None = None) -> IngestErrors:
+    result = parse_table(filename, data, mapping)
+    assert isinstance(result, IngestErrors), "expected the file to be rejected"
+    return result
+
+
+# -- column mapping -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "canonical"),
+    [
+        ("params", "params"),
+        ("n_params", "params"),
+        ("Num Params", "params"),
+        ("N", "params"),
+        ("Model Size", "params"),
+        ("PARAMETERS", "params"),
+        ("model-size", "params"),
+        ("tokens", "tokens"),
+        ("D", "tokens"),
+        ("n_tokens", "tokens"),
+        ("Training Tokens", "tokens"),
+        ("data", "tokens"),
+        ("flops", "flops"),
+        ("compute", "flops"),
+        ("C", "flops"),
+        ("Training FLOP", "flops"),
+        ("training_flops", "flops"),
+        ("Final Loss", "loss"),
+        ("eval_loss", "val_loss"),
+        ("Validation Loss", "val_loss"),
+        ("training_loss", "train_loss"),
+        ("run_name", "run"),
+        ("Run ID", "run"),
+        ("model", "run"),
+        ("global_step", "step"),
+        ("iteration", "step"),
+        ("bs", "batch_size"),
+        ("LR", "learning_rate"),
+        ("model_family", "group"),
+        ("arch", "group"),
+    ],
+)
+def test_synonyms_map_to_canonical_columns(header: str, canonical: str) -> None:
+    mapping = suggest_mapping(["unrelated", header])
+    assert mapping.get(canonical) == header
+
+
+def test_chinchilla_headers_map_automatically() -> None:
+    headers = ["x", "y", "color", "Model Size", "Training FLOP", "hex_color", "loss"]
+    assert suggest_mapping(headers) == {
+        "params": "Model Size",
+        "flops": "Training FLOP",
+        "loss": "loss",
+    }
+
+
+def test_loss_falls_back_to_val_loss_then_train_loss() -> None:
+    assert suggest_mapping(["N", "D", "train_loss", "val_loss"])["loss"] == "val_loss"
+    assert suggest_mapping(["N", "D", "training_loss"])["loss"] == "training_loss"
+    explicit = suggest_mapping(["N", "D", "val_loss", "loss"])
+    assert explicit["loss"] == "loss"
+    assert explicit["val_loss"] == "val_loss"
+
+
+def test_user_mapping_overrides_the_suggestion() -> None:
+    data = b"size,toks,metric,other\n1e8,2e9,2.5,9\n2e8,4e9,2.3,8\n"
+    parsed = parsed_ok("m.csv", data, {"params": "size", "tokens": "toks", "loss": "metric"})
+    assert parsed.points["loss"].tolist() == [2.5, 2.3]
+    unmapped = rejected("m.csv", data)
+    assert "no column gives parameter count" in unmapped.summary()
+
+
+# -- numbers ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("2.35", 2.35),
+        ("1.4e9", 1.4e9),
+        ("70M", 70e6),
+        ("1.4B", 1.4e9),
+        ("2T", 2e12),
+        ("500K", 500e3),
+        ("500k", 500e3),
+        (" 3.5 B ", 3.5e9),
+        ("1,000", 1000.0),
+        ("1,234,567.5", 1234567.5),
+        (".5", 0.5),
+    ],
+)
+def test_parse_number_accepts_common_spellings(text: str, value: float) -> None:
+    assert parse_number(text) == pytest.approx(value, rel=1e-12)
+
+
+@pytest.mark.parametrize("text", ["abc", "", "1,5", "12,34", "1.2.3", "70X", "B", "1e"])
+def test_parse_number_rejects_non_numbers(text: str) -> None:
+    assert parse_number(text) is None
+
+
+def test_suffixes_and_quoted_thousands_in_a_comma_csv() -> None:
+    data = b'run,params,tokens,loss\na,70M,"1,400,000,000",3.1\nb,1.4B,28B,2.4\n'
+    parsed = parsed_ok("s.csv", data)
+    assert parsed.points["params"].tolist() == [70e6, 1.4e9]
+    assert parsed.points["tokens"].tolist() == [1.4e9, 28e9]
+
+
+def test_unquoted_thousands_in_a_comma_csv_is_reported_as_extra_fields() -> None:
+    data = b"params,tokens,loss\n7e7,1,400,000,000,3.1\n"
+    errors = rejected("t.csv", data)
+    assert "row 2" in errors.summary()
+    assert "must be quoted" in errors.summary()
+
+
+# -- encodings and delimiters -------------------------------------------------------------------
+
+
+def test_utf8_bom_is_stripped_from_the_first_header() -> None:
+    data = "\ufeffparams,tokens,loss\n1e8,2e9,2.5\n".encode()
+    parsed = parsed_ok("bom.csv", data)
+    assert parsed.encoding == "utf-8-sig"
+    assert parsed.mapping["params"] == "params"
+
+
+def test_latin1_fallback_keeps_accented_headers_and_names() -> None:
+    data = "run,params,tokens,loss,Größe\nmodèle-1,1e8,2e9,2.5,x\n".encode("latin-1")
+    parsed = parsed_ok("l1.csv", data)
+    assert parsed.encoding == "latin-1"
+    assert parsed.points["run"].tolist() == ["modèle-1"]
+    assert "Größe" in parsed.headers
+
+
+def test_utf16_with_bom_is_read() -> None:
+    data = "params\ttokens\tloss\n1e8\t2e9\t2.5\n".encode("utf-16")
+    assert parsed_ok("u16.txt", data).n_rows == 1
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_delimiter_is_sniffed(delimiter: str) -> None:
+    text = delimiter.join(["run", "params", "tokens", "loss"]) + "\n"
+    text += delimiter.join(["a", "1,000,000", "2e9", "2.5"]) + "\n"
+    parsed = parsed_ok("d.csv", text.encode())
+    assert parsed.delimiter == delimiter
+    assert parsed.points["params"].tolist() == [1e6]
+
+
+def test_semicolon_file_with_decimal_commas_gets_a_hint() -> None:
+    errors = rejected("eu.csv", b"params;tokens;loss\n1e8;2e9;2,5\n")
+    assert "decimal separator" in errors.summary()
+
+
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [
+        (b"", "empty"),
+        (b"  \n\n ", "empty"),
+        (b"params,tokens,loss\n", "no data rows"),
+        (b"params,tokens,loss\n\n\n", "no data rows"),
+        (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00", "binary"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+    ],
+)
+def test_unreadable_files_are_rejected_with_a_reason(data: bytes, phrase: str) -> None:
+    result = read_table("bad.csv", data)
+    assert isinstance(result, IngestErrors)
+    assert phrase in result.summary()
+    assert result.summary().startswith("bad.csv")
+
+
+def test_blank_lines_keep_spreadsheet_row_numbers() -> None:
+    raw = read_table("b.csv", b"params,tokens,loss\n\n1e8,2e9,2.5\n")
+    assert isinstance(raw, RawTable)
+    assert [row for row, _ in raw.rows] == [3]
+
+
+# -- validation messages ------------------------------------------------------------------------
+
+GOOD_HEADER = b"run,n_params,tokens,loss\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "value", "phrase"),
+    [
+        (b"a,abc,2e9,2.5", "n_params", "abc", "not a number"),
+        (b"a,0,2e9,2.5", "n_params", "0", "not positive"),
+        (b"a,-1e8,2e9,2.5", "n_params", "-1e8", "not positive"),
+        (b"a,1e8,nan,2.5", "tokens", "nan", "not a finite number"),
+        (b"a,1e8,inf,2.5", "tokens", "inf", "not a finite number"),
+        (b"a,1e8,2e9,-0.1", "loss", "-0.1", "not positive"),
+        (b"a,1e8,2e9,two", "loss", "two", "not a number"),
+        (b"a,1e8,20,2.5", "tokens", "20", "wrong unit"),
+    ],
+)
+def test_each_error_names_file_row_column_value_and_expectation(
+    line: bytes, column: str, value: str, phrase: str
+) -> None:
+    data = GOOD_HEADER + b"ok,1e8,2e9,2.5\n" + line + b"\n"
+    errors = rejected("runs.csv", data)
+    message = errors.summary()
+    assert message.startswith("runs.csv, row 3 (header = row 1)"), message
+    assert f'column "{column}"' in message
+    assert f'"{value}"' in message
+    assert phrase in message
+    assert "expected" in message
+
+
+def test_empty_required_cell_is_named() -> None:
+    errors = rejected("runs.csv", GOOD_HEADER + b"a,1e8,,2.5\n")
+    assert errors.summary().startswith('runs.csv, row 2 (header = row 1), column "tokens"')
+    assert "empty" in errors.summary()
+
+
+def test_missing_required_columns_are_listed() -> None:
+    errors = rejected("runs.csv", b"run,loss\na,2.5\n")
+    text = "\n".join(errors.messages())
+    assert "parameter count" in text
+    assert "training tokens or training FLOPs" in text
+    assert '"run", "loss"' in text
+
+
+def test_optional_columns_may_be_empty_but_not_garbage() -> None:
+    ok = parsed_ok("o.csv", b"params,tokens,loss,lr\n1e8,2e9,2.5,\n2e8,4e9,2.4,3e-4\n")
+    assert np.isnan(ok.points["learning_rate"].iloc[0])
+    errors = rejected("o.csv", b"params,tokens,loss,lr\n1e8,2e9,2.5,fast\n")
+    assert 'column "lr": "fast" is not a number' in errors.summary()
+
+
+def test_error_list_is_capped_with_a_count_of_the_rest() -> None:
+    data = b"params,tokens,loss\n" + b"x,2e9,2.5\n" * 30
+    errors = rejected("many.csv", data)
+    assert errors.total == 30
+    lines = errors.messages()
+    assert len(lines) == 21
+    assert lines[-1] == "… and 10 more problems in many.csv"
+    assert "(and 29 more problems)" in errors.summary()
+
+
+def test_same_run_with_different_params_is_an_error_naming_the_run() -> None:
+    data = b"run,params,tokens,loss,step\nr1,1e8,1e9,3.0,1\nr1,2e8,2e9,2.8,2\nr2,1e8,1e9,3,1\n"
+    errors = rejected("runs.csv", data)
+    message = errors.summary()
+    assert '"r1"' in message
+    assert "row 3" in message
+    assert 'column "params"' in message
+    assert errors.total == 1
+
+
+def test_flops_only_file_derives_tokens_and_checks_units() -> None:
+    bad = rejected("f.csv", b"N,C,loss\n1e9,6e9,2.5\n")  # D = C/(6N) = 1 token
+    assert 'column "C"' in bad.summary()
+    assert "wrong unit" in bad.summary()
+
+
+# -- reduction ----------------------------------------------------------------------------------
+
+STEP_LOG = (
+    b"run,params,tokens,step,loss\n"
+    b"a,1e8,1e9,100,3.0\n"
+    b"a,1e8,3e9,300,2.9\n"  # best of a
+    b"a,1e8,2e9,200,2.95\n"  # logged out of order: final of a is step 300
+    b"b,2e8,1e9,100,2.8\n"
+    b"b,2e8,2e9,200,2.85\n"  # final of b (loss went up: best is step 100)
+)
+
+
+def test_final_reduction_takes_the_largest_step() -> None:
+    parsed = parsed_ok("log.csv", STEP_LOG)
+    assert parsed.has_step_logs
+    runs = parsed.run_table("final")
+    assert runs.run.tolist() == ["a", "b"]
+    assert runs.tokens.tolist() == [3e9, 2e9]
+    assert runs.loss.tolist() == [2.9, 2.85]
+    assert runs.compute.tolist() == pytest.approx([6 * 1e8 * 3e9, 6 * 2e8 * 2e9])
+
+
+def test_best_reduction_takes_the_lowest_loss_row() -> None:
+    runs = parsed_ok("log.csv", STEP_LOG).run_table("best")
+    assert runs.loss.tolist() == [2.9, 2.8]
+    assert runs.tokens.tolist() == [3e9, 1e9]
+
+
+def test_final_without_step_column_takes_the_last_row() -> None:
+    data = b"run,params,tokens,loss\na,1e8,1e9,3.0\na,1e8,2e9,3.1\n"
+    runs = parsed_ok("nostep.csv", data).run_table("final")
+    assert runs.loss.tolist() == [3.1]
+
+
+def test_without_run_column_each_row_is_a_run_named_by_its_row() -> None:
+    parsed = parsed_ok("r.csv", b"params,tokens,loss\n1e8,2e9,2.5\n2e8,4e9,2.4\n")
+    assert not parsed.has_step_logs
+    assert parsed.run_table().run.tolist() == ["row 2", "row 3"]
+
+
+def test_group_column_reaches_the_run_table() -> None:
+    data = b"run,arch,params,tokens,loss\na,dense,1e8,2e9,2.5\nb,moe,1e8,2e9,2.3\n"
+    assert parsed_ok("g.csv", data).run_table().group.tolist() == ["dense", "moe"]
+
+
+# -- the CLI helper and the bundled files -------------------------------------------------------
+
+
+def test_load_runs_from_file_chinchilla() -> None:
+    runs = load_runs_from_file(str(CHINCHILLA))
+    assert runs.n == 245
+    assert runs.params.min() == pytest.approx(5.73e7, rel=1e-2)
+    assert runs.loss.max() == pytest.approx(5.006, rel=1e-3)
+    np.testing.assert_allclose(runs.tokens, runs.compute / (6 * runs.params))
+    assert runs.tokens.min() == pytest.approx(2.45e8, rel=1e-2)
+
+
+def test_load_runs_from_file_example_runs() -> None:
+    final = load_runs_from_file(str(EXAMPLE), "final")
+    best = load_runs_from_file(str(EXAMPLE), "best")
+    assert final.n == best.n == 26
+    assert np.unique(final.params).size == 8
+    assert (best.loss <= final.loss).all()
+
+
+def test_load_runs_from_file_raises_one_line_ingest_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"params,tokens,loss\n1e8,abc,2.5\n1e8,x,2.5\n")
+    with pytest.raises(IngestError) as info:
+        load_runs_from_file(str(bad))
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith('bad.csv, row 2 (header = row 1), column "tokens": "abc"')
+    assert message.endswith("(and 1 more problem)")
+    with pytest.raises(IngestError, match="cannot be read"):
+        load_runs_from_file(str(tmp_path / "missing.csv"))
+
+
+def test_duplicate_and_blank_headers_get_unique_names() -> None:
+    raw = read_table("h.csv", b"loss,loss,,params,tokens\n2.5,9,1,1e8,2e9\n")
+    assert isinstance(raw, RawTable)
+    assert raw.headers == ("loss", "loss (2)", "column 3", "params", "tokens")
+    parsed = validate_table(raw)
+    assert isinstance(parsed, ParsedTable)
+    assert parsed.points["loss"].tolist() == [2.5]
+
+
+def test_control_characters_in_values_are_escaped_in_messages() -> None:
+    errors = rejected("c.csv", b'params,tokens,loss\n"1e8\x1b[31m",2e9,2.5\n')
+    assert "\x1b" not in errors.summary()
+
+
+def test_example_runs_file_is_reproduced_by_its_generator_and_follows_the_law() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "make_example_runs", REPO / "scripts" / "make_example_runs.py"
+    )
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert generator.render_csv(generator.generate_rows()) == EXAMPLE.read_text(encoding="utf-8")
+    parsed = parsed_ok("example_runs.csv", EXAMPLE.read_bytes())
+    points = parsed.points
+    assert parsed.n_rows < 1000
+    clean = generator.law_loss(points["params"].to_numpy(), points["tokens"].to_numpy())
+    # sigma = 0.005 lognormal noise: every point within 5 sigma of the law
+    assert np.abs(np.log(points["val_loss"].to_numpy() / clean)).max() < 0.025
