@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scaling_core.ingest import (
     IngestError,
@@ -394,3 +396,29 @@ def test_example_runs_file_is_reproduced_by_its_generator_and_follows_the_law() 
     clean = generator.law_loss(points["params"].to_numpy(), points["tokens"].to_numpy())
     # sigma = 0.005 lognormal noise: every point within 5 sigma of the law
     assert np.abs(np.log(points["val_loss"].to_numpy() / clean)).max() < 0.025
+
+
+# -- robustness: untrusted bytes never raise ------------------------------------------------------
+
+_CSV_ALPHABET = "params,tokens,loss;run\t\n\r\"' 0123456789.eE+-MBKT_,nainf\x00é\ufeff"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), st.text(_CSV_ALPHABET, max_size=300).map(str.encode)))
+def test_any_bytes_give_a_table_or_errors_never_an_exception(data: bytes) -> None:
+    result = parse_table("fuzz.csv", data)
+    assert isinstance(result, ParsedTable | IngestErrors)
+    if isinstance(result, IngestErrors):
+        assert result.total >= 1
+        assert result.summary().startswith("fuzz.csv")
+    else:
+        runs = result.run_table("final")
+        assert np.isfinite(runs.params).all() and (runs.params > 0).all()
+        assert np.isfinite(runs.loss).all() and (runs.loss > 0).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(min_value=1e-12, max_value=1e25, allow_nan=False))
+def test_parse_number_roundtrips_python_float_text(value: float) -> None:
+    assert parse_number(repr(value)) == value
+    assert parse_number(f"{value:e}") == pytest.approx(value, rel=1e-6)
