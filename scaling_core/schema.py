@@ -99,7 +99,9 @@ class RunTable:
                 raise ValueError(f"column {name!r} has shape {arr.shape}, expected ({n},)")
         if group.size and group.shape != (n,):
             raise ValueError(f"column 'group' has shape {group.shape}, expected ({n},)")
-        return RunTable(run=run, params=params, tokens=tokens, compute=compute, loss=loss, group=group)
+        return RunTable(
+            run=run, params=params, tokens=tokens, compute=compute, loss=loss, group=group
+        )
 
     @property
     def n(self) -> int:

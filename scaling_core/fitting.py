@@ -1,0 +1,486 @@
+"""Robust multi-start fitting of a law to data → a frozen :class:`FitResult`.
+
+The method, and why:
+1. Score the law's whole initialisation grid (the 4,500-point Epoch AI grid for the joint law) in
+   one vectorised pass — no optimisation yet. This costs milliseconds.
+2. Polish only the most promising distinct starts with L-BFGS-B and the *analytic* gradient, with
+   tight tolerances. The plain method (L-BFGS-B with numerical gradients from every grid point)
+   spends minutes mostly re-finding the same few optima.
+3. Report how many polished starts reached the best objective and whether the distinct local
+   optima disagree on the extrapolation (the "(Mis)Fitting" paper's concern).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize, stats
+
+from scaling_core.batch_optimize import batched_lbfgs
+from scaling_core.laws import Inputs, Law, is_joint, log_inputs
+from scaling_core.objectives import DEFAULT_DELTA, FitData, Objective, get_objective
+
+N_POLISHED_STARTS = 16
+"""How many of the best-scoring grid points are polished by L-BFGS-B."""
+
+SAME_OPTIMUM_RTOL = 1e-5
+"""Two starts whose objectives agree this closely (after the first pass) are in the same basin."""
+
+EXTRAPOLATION_FACTOR = 10.0
+"""Local optima are compared on their prediction at 10× the largest observed inputs."""
+
+DISAGREEMENT_TOLERANCE = 0.01
+"""Relative spread of extrapolations (1%) above which near-optimal fits are said to disagree."""
+
+NEAR_OPTIMAL_RTOL = 0.05
+"""A local optimum within 5% of the best objective is a plausible alternative fit."""
+
+
+class FitInputError(ValueError):
+    """The data cannot be fitted by this law; ``str()`` says which column/rows and why."""
+
+
+@dataclass(frozen=True)
+class LocalOptimum:
+    """A distinct optimum the polished starts reached."""
+
+    params: dict[str, float]
+    objective: float
+    n_starts: int
+    """How many polished starts ended here."""
+    extrapolation: float
+    """Predicted metric at 10× the largest observed inputs."""
+
+
+@dataclass(frozen=True)
+class Heteroscedasticity:
+    """Spearman correlation of |residual| with the fitted value: a trend means unequal noise."""
+
+    rho: float
+    p_value: float
+
+    @property
+    def detected(self) -> bool:
+        return bool(self.p_value < 0.01 and abs(self.rho) > 0.2)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The outcome of :func:`fit_law`. Public parameters in the law's units (see ``Law.public``)."""
+
+    law: str
+    params: dict[str, float]
+    theta: tuple[float, ...]
+    """Internal (log-space) parameter vector; includes log-scale σ for the likelihood objective."""
+    objective_name: str
+    delta: float
+    objective: float
+    converged: bool
+    n_points: int
+    residuals: np.ndarray = field(repr=False)
+    """Log residuals log y − log ŷ, shape (n,), in the input order."""
+    r2_log: float
+    """R² of log y explained by the fit."""
+    residual_mean: float
+    residual_std: float
+    heteroscedasticity: Heteroscedasticity
+    n_grid: int
+    """Size of the initialisation grid scored."""
+    n_polished: int
+    n_at_best: int
+    """Polished starts that reached the best optimum's basin (objective within 1e-5 relative)."""
+    local_optima: tuple[LocalOptimum, ...]
+    warnings: tuple[str, ...]
+    covariance: np.ndarray | None = field(default=None, repr=False)
+    """Approximate covariance of the internal law parameters (Gauss–Newton on log residuals)."""
+    scale: float | None = None
+    """Fitted residual scale e^σ of the Huber likelihood, else None."""
+
+    @property
+    def law_theta(self) -> np.ndarray:
+        """Internal law parameters only (without the likelihood's σ)."""
+        return np.asarray(self.theta[: len(self.theta) - (self.scale is not None)])
+
+    def to_json(self) -> dict:
+        """The public JSON shape (keys are a contract of the CLI)."""
+        return {
+            "law": self.law,
+            "objective_name": self.objective_name,
+            "params": self.params,
+            "n_points": self.n_points,
+            "objective": self.objective,
+            "converged": self.converged,
+            "r2_log": self.r2_log,
+            "residual_mean": self.residual_mean,
+            "residual_std": self.residual_std,
+            "heteroscedasticity": {
+                "spearman_rho": self.heteroscedasticity.rho,
+                "p_value": self.heteroscedasticity.p_value,
+                "detected": self.heteroscedasticity.detected,
+            },
+            "starts": {
+                "grid": self.n_grid,
+                "polished": self.n_polished,
+                "reached_best": self.n_at_best,
+            },
+            "local_optima": [
+                {
+                    "params": o.params,
+                    "objective": o.objective,
+                    "n_starts": o.n_starts,
+                    "extrapolation_10x": o.extrapolation,
+                }
+                for o in self.local_optima
+            ],
+            "scale": self.scale,
+            "warnings": list(self.warnings),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Input validation
+# ---------------------------------------------------------------------------------------------
+
+_INPUT_LABELS = {"N": "params", "D": "tokens", "x": "the scale variable"}
+
+
+def _rows(mask: np.ndarray, limit: int = 5) -> str:
+    idx = np.flatnonzero(mask)
+    shown = ", ".join(str(i + 1) for i in idx[:limit])
+    more = f" and {idx.size - limit} more" if idx.size > limit else ""
+    return f"run{'s' if idx.size > 1 else ''} {shown}{more}"
+
+
+def validate_fit_input(law: Law, X: Inputs, y: np.ndarray) -> None:
+    """Raise :class:`FitInputError` with a precise message if the data cannot be fitted."""
+    y = np.asarray(y, dtype=float)
+    n = y.shape[0]
+    missing = [k for k in law.inputs if k not in X]
+    if missing:
+        raise FitInputError(f"law {law.name!r} needs inputs {', '.join(missing)}")
+    columns = [("loss", y)] + [
+        (_INPUT_LABELS.get(k, k), np.asarray(X[k], float)) for k in law.inputs
+    ]
+    for label, col in columns:
+        if col.shape != (n,):
+            raise FitInputError(f"{label} has {col.shape[0]} values but loss has {n}")
+        bad = ~np.isfinite(col)
+        if bad.any():
+            raise FitInputError(
+                f"{label} is NaN or infinite at {_rows(bad)}; expected finite numbers"
+            )
+        nonpos = col <= 0
+        if nonpos.any():
+            raise FitInputError(
+                f"{label} is zero or negative at {_rows(nonpos)}; expected positive values "
+                "(scaling laws live on log axes)"
+            )
+    needed = law.n_params + 1
+    if n < needed:
+        raise FitInputError(
+            f"{n} points are too few for law {law.name!r}: it has {law.n_params} parameters, "
+            f"so at least {needed} points are needed"
+        )
+    if np.ptp(y) == 0:
+        raise FitInputError(
+            f"every loss equals {y[0]:g}: a flat series carries no scaling information"
+        )
+    if is_joint(law):
+        for key in ("N", "D"):
+            if np.unique(X[key]).size < 2:
+                raise FitInputError(
+                    f"all runs share one value of {_INPUT_LABELS[key]} ({X[key][0]:.3g}); "
+                    f"the joint law needs at least two distinct {_INPUT_LABELS[key]} values"
+                )
+    elif np.unique(X["x"]).size < 2:
+        raise FitInputError("all runs share one value of the scale variable; nothing to fit")
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimisation
+# ---------------------------------------------------------------------------------------------
+
+
+def _bounds(law: Law, objective: Objective) -> list[tuple[float | None, float | None]]:
+    return law.bounds() + [(-25.0, 5.0)] * objective.extra_params
+
+
+def _box(law: Law, objective: Objective) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds as two arrays (lower, upper), ±inf where a side is open."""
+    bounds = _bounds(law, objective)
+    lower = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+    upper = np.array([b[1] if b[1] is not None else np.inf for b in bounds])
+    return lower, upper
+
+
+TIGHT = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 20}
+"""Final polish: stop only at the limits of float64 (a fit within 1e-9 of the true optimum)."""
+
+LOOSE_MAX_ITER, LOOSE_FTOL, LOOSE_GTOL = 100, 1e-10, 1e-8
+"""First pass from every start (batched): enough to tell which basin a start falls into."""
+
+SCORING_POINTS = 64
+"""The grid is ranked on at most this many points spread over the loss range (a cheap pass)."""
+
+
+def polish(
+    law: Law,
+    objective: Objective,
+    data: FitData,
+    theta0: np.ndarray,
+    options: dict | None = None,
+) -> optimize.OptimizeResult:
+    """L-BFGS-B from ``theta0`` with the analytic gradient (tight tolerances by default)."""
+
+    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = objective.value_and_grad(law, theta, data)
+        if not np.isfinite(value) or not np.all(np.isfinite(grad)):
+            return 1e300, np.zeros_like(theta)
+        return float(value), grad
+
+    return optimize.minimize(
+        fun,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=_bounds(law, objective),
+        options=options or TIGHT,
+    )
+
+
+def _initial_scale(law: Law, objective: Objective, data: FitData, theta: np.ndarray) -> float:
+    """log σ that minimises the Huber NLL for fixed law parameters (1-D, bounded)."""
+    r = objective.residuals(law, theta, data)
+    scale0 = max(float(np.median(np.abs(r))) * 1.4826, 1e-8)
+
+    def nll(sigma: float) -> float:
+        value, _ = objective.value_and_grad(law, np.append(theta, sigma), data)
+        return float(value)
+
+    lo, hi = np.log(scale0) - 8.0, min(np.log(scale0) + 8.0, 5.0)
+    return float(optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded").x)
+
+
+def _best_starts(law: Law, objective: Objective, data: FitData, k: int) -> tuple[np.ndarray, int]:
+    grid = law.initial_grid(data.X, data.y)
+    grid = np.clip(grid, *_box(law, Objective("huber_log")))
+    score_objective = objective if objective.extra_params == 0 else Objective("huber_log")
+    if data.y.size > SCORING_POINTS:
+        picks = np.argsort(data.y, kind="stable")[
+            np.linspace(0, data.y.size - 1, SCORING_POINTS).astype(int)
+        ]
+        data = data.take(picks)
+    values = score_objective.batch_values(law, grid, data)
+    order = np.argsort(values, kind="stable")
+    finite = order[np.isfinite(values[order])]
+    if finite.size == 0:
+        finite = order
+    return grid[finite[:k]], grid.shape[0]
+
+
+def _extrapolate(law: Law, theta: np.ndarray, X: Inputs) -> float:
+    far = {k: np.array([np.max(v) * EXTRAPOLATION_FACTOR]) for k, v in X.items()}
+    return float(np.exp(law.log_predict(theta, log_inputs(far)))[0])
+
+
+def _group_optima(
+    law: Law, X: Inputs, thetas: list[np.ndarray], values: np.ndarray, extra: int
+) -> tuple[list[LocalOptimum], int]:
+    order = np.argsort(values)
+    best = values[order[0]]
+    optima: list[tuple[float, np.ndarray, int]] = []
+    for i in order:
+        v = values[i]
+        for j, (ov, ot, cnt) in enumerate(optima):
+            if abs(v - ov) <= SAME_OPTIMUM_RTOL * max(abs(ov), 1e-300):
+                optima[j] = (ov, ot, cnt + 1)
+                break
+        else:
+            optima.append((v, thetas[i], 1))
+    n_at_best = optima[0][2]
+    out = []
+    for v, t, cnt in optima:
+        core = t[: len(t) - extra]
+        out.append(
+            LocalOptimum(
+                params=law.to_public(core),
+                objective=float(v),
+                n_starts=cnt,
+                extrapolation=_extrapolate(law, core, X),
+            )
+        )
+    del best
+    return out, n_at_best
+
+
+def _approx_covariance(
+    law: Law, theta: np.ndarray, data: FitData, r: np.ndarray
+) -> np.ndarray | None:
+    """Gauss–Newton covariance s²(JᵀJ)⁻¹ of the internal parameters — a fast approximation."""
+    jac = law.log_jacobian(theta, data.U)
+    dof = max(r.size - theta.size, 1)
+    s2 = float(r @ r) / dof
+    try:
+        return s2 * np.linalg.pinv(jac.T @ jac)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _on_bound(law: Law, theta: np.ndarray) -> list[str]:
+    names = []
+    for name, value, (lo, hi) in zip(law.internal_names, theta, law.bounds(), strict=True):
+        for edge in (lo, hi):
+            if edge is not None and abs(value - edge) <= 1e-6 * max(1.0, abs(edge)):
+                names.append(name)
+    return names
+
+
+def _warnings(
+    law: Law,
+    theta: np.ndarray,
+    data: FitData,
+    r2: float,
+    resid: np.ndarray,
+    hetero: Heteroscedasticity,
+    optima: list[LocalOptimum],
+    converged: bool,
+) -> list[str]:
+    from scaling_core.regimes import saturated_mask  # late import: regimes builds on laws only
+
+    out = []
+    n, p = resid.size, law.n_params
+    if not converged:
+        out.append("The optimiser stopped before converging; treat the parameters as approximate.")
+    for name in _on_bound(law, theta):
+        out.append(
+            f"Parameter {name} sits on its bound: the data do not pin it down, and intervals "
+            "involving it are unreliable."
+        )
+    if n < 3 * p:
+        out.append(
+            f"Only {n} points for {p} parameters: the fit is barely determined; "
+            "intervals will be wide and extrapolations fragile."
+        )
+    if r2 < 0.9:
+        out.append(f"Poor fit: the law explains only {100 * r2:.1f}% of the variance of log loss.")
+    se = resid.std(ddof=1) / np.sqrt(n) if n > 1 else np.inf
+    if abs(resid.mean()) > 3 * se and abs(resid.mean()) > 1e-3:
+        out.append(
+            f"Residuals are biased (mean {resid.mean():+.4f} in log loss): a robust objective "
+            "ignores outliers, but a systematic offset can bias the exponents."
+        )
+    if hetero.detected:
+        out.append(
+            f"Residuals are heteroscedastic (Spearman ρ = {hetero.rho:+.2f} between |residual| and "
+            "the fitted loss): the noise level changes with scale, which can bias exponents."
+        )
+    sat = saturated_mask(law, law.to_public(theta), data.X)
+    if sat.any():
+        out.append(
+            f"{int(sat.sum())} of {n} points sit within 5% of the irreducible floor (saturated): "
+            "they carry little information about the exponent."
+        )
+    best = optima[0]
+    rivals = [
+        o for o in optima[1:] if o.objective <= best.objective * (1 + NEAR_OPTIMAL_RTOL) + 1e-12
+    ]
+    if rivals:
+        spread = max(abs(o.extrapolation - best.extrapolation) for o in rivals)
+        if spread > DISAGREEMENT_TOLERANCE * abs(best.extrapolation):
+            out.append(
+                f"{len(rivals)} other local optimum(s) fit almost as well (objective within "
+                f"{100 * NEAR_OPTIMAL_RTOL:.0f}%) but extrapolate differently at 10× scale "
+                f"(up to {100 * spread / abs(best.extrapolation):.1f}% apart): the data do not "
+                "identify the law well."
+            )
+    return out
+
+
+def fit_law(
+    law: Law,
+    X: Inputs,
+    y: np.ndarray,
+    objective: str = "huber_log",
+    delta: float = DEFAULT_DELTA,
+    weights: np.ndarray | None = None,
+    n_starts: int = N_POLISHED_STARTS,
+) -> FitResult:
+    """Fit ``law`` to metric ``y`` (shape (n,)) at inputs ``X``, robustly and reproducibly.
+
+    ``objective`` is a key of :data:`scaling_core.objectives.OBJECTIVES`; ``weights`` (n,) scale
+    each point's term. Raises :class:`FitInputError` for data that cannot be fitted.
+    """
+    obj = get_objective(objective, delta)
+    X = {k: np.asarray(v, dtype=float) for k, v in X.items() if k in law.inputs}
+    validate_fit_input(law, X, y)
+    data = FitData.build(X, y, weights)
+    starts, n_grid = _best_starts(law, obj, data, n_starts)
+    if obj.extra_params:
+        scales = [_initial_scale(law, obj, data, theta0) for theta0 in starts]
+        starts = np.column_stack([starts, scales])
+    # First pass: all starts at once, loosely; then a tight polish of each distinct basin's best.
+    lower, upper = _box(law, obj)
+    first = batched_lbfgs(
+        lambda theta, rows: obj.value_and_grad(law, theta, data),
+        starts,
+        lower,
+        upper,
+        max_iter=LOOSE_MAX_ITER,
+        ftol=LOOSE_FTOL,
+        gtol=LOOSE_GTOL,
+    )
+    results = [
+        optimize.OptimizeResult(x=x, fun=float(f), success=bool(c), message="first pass")
+        for x, f, c in zip(first.x, first.fun, first.converged, strict=True)
+    ]
+    order = np.argsort([res.fun for res in results])
+    seen: list[float] = []
+    for i in order:
+        if all(abs(results[i].fun - v) > 1e-4 * abs(v) for v in seen):
+            seen.append(results[i].fun)
+            results[i] = polish(law, obj, data, np.asarray(results[i].x))
+            if len(seen) == 3:
+                break
+    values = np.array([res.fun for res in results])
+    thetas = [np.asarray(res.x) for res in results]
+    best_i = int(np.argmin(values))
+    best = results[best_i]
+    theta = thetas[best_i]
+    core = theta[: law.n_params]
+    if not np.all(np.isfinite(core)) or not np.isfinite(best.fun):
+        raise FitInputError(f"law {law.name!r} could not be fitted: every start diverged")
+    optima, n_at_best = _group_optima(law, X, thetas, values, obj.extra_params)
+
+    log_pred = law.log_predict(core, data.U)
+    log_resid = data.log_y - log_pred
+    ss_tot = float(np.sum((data.log_y - data.log_y.mean()) ** 2))
+    r2 = 1.0 - float(log_resid @ log_resid) / ss_tot if ss_tot > 0 else 0.0
+    rho, pval = stats.spearmanr(np.abs(log_resid), log_pred)
+    hetero = Heteroscedasticity(
+        rho=float(np.nan_to_num(rho)), p_value=float(np.nan_to_num(pval, nan=1.0))
+    )
+    converged = bool(best.success) or "ABNORMAL" in str(best.message)
+    warnings = _warnings(law, core, data, r2, log_resid, hetero, optima, converged)
+    return FitResult(
+        law=law.name,
+        params=law.to_public(core),
+        theta=tuple(float(v) for v in theta),
+        objective_name=obj.name,
+        delta=obj.delta,
+        objective=float(best.fun),
+        converged=converged,
+        n_points=int(data.y.size),
+        residuals=log_resid,
+        r2_log=r2,
+        residual_mean=float(log_resid.mean()),
+        residual_std=float(log_resid.std(ddof=1)),
+        heteroscedasticity=hetero,
+        n_grid=n_grid,
+        n_polished=len(results),
+        n_at_best=n_at_best,
+        local_optima=tuple(optima),
+        warnings=tuple(warnings),
+        covariance=_approx_covariance(law, core, data, log_resid),
+        scale=float(np.exp(theta[law.n_params])) if obj.extra_params else None,
+    )
