@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
+from scipy.special import ndtri
 
 from scaling_core.batch_optimize import batched_lbfgs
 from scaling_core.fitting import FitResult, _box
@@ -133,6 +133,6 @@ def delta_method_band(
     log_pred = law.log_predict(theta, U)
     jac = law.log_jacobian(theta, U)
     var = np.einsum("mp,pq,mq->m", jac, fit.covariance, jac)
-    z = stats.norm.ppf(0.5 + level / 2.0)
+    z = ndtri(0.5 + level / 2.0)
     half = z * np.sqrt(np.maximum(var, 0.0))
     return np.exp(log_pred - half), np.exp(log_pred + half)

@@ -1,0 +1,288 @@
+"""``python -m scaling_core``: the scripting face of the fitting core.
+
+Commands print one JSON object with ``--json`` (keys are a public contract: add, never rename) or
+a short human summary otherwise. Bad input exits with status 2 and one line on stderr naming the
+problem — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import numpy as np
+
+from scaling_core.laws import LAWS, Law, get_law, is_joint
+from scaling_core.objectives import DEFAULT_DELTA, OBJECTIVES
+from scaling_core.schema import RESOURCES, RunTable
+
+EXIT_BAD_INPUT = 2
+
+
+class CliError(Exception):
+    """A problem with the user's input; printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CliError(message)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive finite number")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", nargs="?", help="CSV of runs (columns auto-mapped, see README)")
+    p.add_argument("--dataset", help="a stored dataset's name, in place of FILE")
+    p.add_argument("--store", help="store location (default: SCALESCOPE_STORE or data/)")
+    p.add_argument(
+        "--reduction",
+        choices=("final", "best"),
+        default=None,
+        help="per-run reduction of step-level logs (default: final for files, "
+        "the upload's choice for datasets)",
+    )
+    p.add_argument(
+        "--drop-highest-loss",
+        type=_non_negative_int,
+        default=0,
+        metavar="K",
+        help="leave out the K highest-loss runs (Epoch AI left out 5 of Chinchilla's)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_fit_options(p: argparse.ArgumentParser, default_law: str) -> None:
+    p.add_argument("--law", default=default_law, choices=sorted(LAWS), help="law family")
+    p.add_argument(
+        "--x", choices=RESOURCES, default="compute", help="scale variable for single-resource laws"
+    )
+    p.add_argument(
+        "--objective",
+        choices=sorted(OBJECTIVES),
+        default=None,
+        help="fitting objective (default: the law's own)",
+    )
+    p.add_argument("--delta", type=_positive_float, default=DEFAULT_DELTA, help="Huber δ")
+    p.add_argument(
+        "--bootstrap",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="bootstrap resamples over runs for 95%% intervals (0 = none)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m scaling_core", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    fit = sub.add_parser("fit", help="fit a scaling law")
+    _add_source(fit)
+    _add_fit_options(fit, "chinchilla")
+    plan = sub.add_parser("plan", help="compute-optimal N and D at a budget")
+    _add_source(plan)
+    _add_fit_options(plan, "chinchilla")
+    plan.add_argument("--compute", type=_positive_float, required=True, help="budget in FLOPs")
+    sub.add_parser("laws", help="list the law families")
+    return parser
+
+
+def load_runs(args: argparse.Namespace) -> RunTable:
+    """The run table named by FILE or --dataset, with the --drop-highest-loss filter applied."""
+    if bool(args.file) == bool(args.dataset):
+        raise CliError("give either FILE or --dataset NAME (exactly one)")
+    if args.file:
+        from scaling_core.ingest import IngestError, load_runs_from_file
+
+        try:
+            runs = load_runs_from_file(args.file, reduction=args.reduction or "final")
+        except FileNotFoundError:
+            raise CliError(f"{args.file}: no such file") from None
+        except IsADirectoryError:
+            raise CliError(f"{args.file}: is a directory, expected a CSV file") from None
+        except PermissionError:
+            raise CliError(f"{args.file}: permission denied") from None
+        except IngestError as err:
+            raise CliError(str(err)) from None
+    else:
+        from scaling_core.store import Store, StoreError
+
+        try:
+            with Store.open(args.store) as store:
+                runs = store.load_runs(args.dataset, reduction=args.reduction)
+        except (StoreError, KeyError) as err:
+            raise CliError(str(err).strip("'\"")) from None
+    if args.drop_highest_loss >= runs.n:
+        raise CliError(f"--drop-highest-loss {args.drop_highest_loss} would leave no runs")
+    return runs.without_highest_loss(args.drop_highest_loss)
+
+
+def law_inputs(law: Law, runs: RunTable, x: str) -> dict[str, np.ndarray]:
+    """The arrays a law consumes: N and D for joint laws, the chosen resource otherwise."""
+    if is_joint(law):
+        return {"N": runs.params, "D": runs.tokens}
+    return {"x": runs.resource(x)}
+
+
+def _fit(args: argparse.Namespace) -> tuple[Law, RunTable, Any, Any]:
+    from scaling_core.fitting import FitInputError, fit_law
+    from scaling_core.uncertainty import bootstrap_fit
+
+    law = get_law(args.law)
+    runs = load_runs(args)
+    X = law_inputs(law, runs, args.x)
+    try:
+        fit = fit_law(
+            law, X, runs.loss, objective=args.objective or law.default_objective, delta=args.delta
+        )
+    except FitInputError as err:
+        raise CliError(str(err)) from None
+    boot = None
+    if args.bootstrap:
+        boot = bootstrap_fit(law, X, runs.loss, fit, n_resamples=args.bootstrap, seed=args.seed)
+    return law, runs, fit, boot
+
+
+def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
+    law, _runs, fit, boot = _fit(args)
+    out = fit.to_json()
+    out["x"] = None if is_joint(law) else args.x
+    out["formula"] = law.formula(fit.params)
+    if is_joint(law) and law.name == "chinchilla":
+        from scaling_core.allocation import allocation_exponents
+
+        out["allocation_exponents"] = allocation_exponents(fit.params)
+    if boot is not None:
+        out["intervals"] = {k: list(v) for k, v in boot.intervals().items()}
+        out["bootstrap"] = {
+            "resamples": boot.n_resamples,
+            "seed": boot.seed,
+            "failed": boot.n_failed,
+        }
+        if law.name == "chinchilla":
+            from scaling_core.allocation import exponent_samples
+            from scaling_core.uncertainty import percentile_interval
+
+            for name, samples in exponent_samples(boot).items():
+                out["intervals"][f"allocation_{name}"] = list(percentile_interval(samples))
+    return out
+
+
+def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
+    from scaling_core.allocation import allocation_intervals, optimal_allocation
+
+    law = get_law(args.law)
+    if not is_joint(law):
+        raise CliError(
+            f"plan needs a joint law of N and D (chinchilla or kaplan), not {law.name!r}"
+        )
+    law, runs, fit, boot = _fit(args)
+    alloc = optimal_allocation(law, fit.params, args.compute)
+    out: dict[str, Any] = alloc.to_json()
+    out.update(
+        method="joint_fit",
+        law=law.name,
+        params=fit.params,
+        n_points=fit.n_points,
+        objective=fit.objective,
+        extrapolation=args.compute / float(np.max(runs.compute)),
+        warnings=list(fit.warnings),
+    )
+    if boot is not None:
+        out["intervals"] = {
+            k: list(v) for k, v in allocation_intervals(law, boot, args.compute).items()
+        }
+    return out
+
+
+def cmd_laws(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "laws": [
+            {
+                "name": law.name,
+                "title": law.title,
+                "inputs": list(law.inputs),
+                "params": list(law.param_names),
+                "default_objective": law.default_objective,
+            }
+            for law in LAWS.values()
+        ]
+    }
+
+
+def _human(command: str, out: dict[str, Any]) -> str:
+    if command == "laws":
+        return "\n".join(f"{law['name']:<14} {law['title']}" for law in out["laws"])
+    lines = []
+    if command == "plan":
+        lines.append(f"budget C = {out['compute']:.3e} FLOPs ({out['law']} joint fit)")
+        for key in ("params_opt", "tokens_opt", "tokens_per_param", "loss_opt"):
+            interval = out.get("intervals", {}).get(key)
+            ci = f"   95% CI [{interval[0]:.4g}, {interval[1]:.4g}]" if interval else ""
+            lines.append(f"  {key:<17} {out[key]:.4g}{ci}")
+    else:
+        lines.append(
+            f"{out['law']} fit on {out['n_points']} runs, objective "
+            f"{out['objective_name']} = {out['objective']:.8g}"
+        )
+        for name, value in out["params"].items():
+            interval = out.get("intervals", {}).get(name)
+            ci = f"   95% CI [{interval[0]:.4g}, {interval[1]:.4g}]" if interval else ""
+            lines.append(f"  {name:<8} {value:.6g}{ci}")
+    lines += [f"warning: {w}" for w in out.get("warnings", [])]
+    return "\n".join(lines)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN/inf
+    return value
+
+
+COMMANDS = {"fit": cmd_fit, "plan": cmd_plan, "laws": cmd_laws}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        out = _jsonable(COMMANDS[args.command](args))
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ValueError as err:  # a precise message from the core (unknown law, bad budget, ...)
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if getattr(args, "json", False):
+        print(json.dumps(out))
+    else:
+        print(_human(args.command, out))
+    return 0
