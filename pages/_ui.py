@@ -1,10 +1,34 @@
-"""Shared Streamlit helpers for the pages (minimal version: the store accessor)."""
+"""Shared Streamlit glue for the pages: the store, the chosen dataset, cached computations.
+
+Caching rule: every expensive result is cached by the dataset's content hash (sha256 of the
+uploaded bytes) and the options, so a re-upload invalidates it and a slider move never refits.
+Shareable view state lives in ``st.query_params`` so a copied URL reproduces the view.
+"""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import Any
+
 import streamlit as st
 
-from scaling_core.store import Store, default_store_location, ensure_default_datasets
+from scaling_core.fitting import FitInputError, FitResult
+from scaling_core.schema import RunTable
+from scaling_core.store import (
+    DatasetInfo,
+    Store,
+    StoreError,
+    default_store_location,
+    ensure_default_datasets,
+)
+from scaling_core.uncertainty import BootstrapResult, bootstrap_fit
+from scaling_core.views import FitSpec, fit_runs, law_inputs, prepare_runs
+
+CHINCHILLA_NAME = "Chinchilla (Epoch AI reconstruction)"
+DATASET_DEFAULTS: dict[str, dict[str, int]] = {CHINCHILLA_NAME: {"drop": 5}}
+"""Per-dataset view defaults: Epoch AI fit the 240 lowest-loss of the 245 Chinchilla runs."""
+
+DEFAULT_RESAMPLES = 200
 
 
 @st.cache_resource(show_spinner=False)
@@ -18,3 +42,101 @@ def _open_store(location: str) -> Store:
 def get_store() -> Store:
     """The process-wide store at the configured location (``SCALESCOPE_STORE``)."""
     return _open_store(default_store_location())
+
+
+def query_value(key: str, default: str) -> str:
+    """A view setting from the URL (``?key=value``), or ``default``."""
+    value = st.query_params.get(key)
+    return value if value else default
+
+
+def set_query(**values: Any) -> None:
+    """Write view settings into the URL so a copied link reproduces this view."""
+    for key, value in values.items():
+        if st.query_params.get(key) != str(value):
+            st.query_params[key] = str(value)
+
+
+def current_dataset() -> DatasetInfo | None:
+    """The dataset chosen in the sidebar (URL ``?dataset=``), or None when the store is empty."""
+    try:
+        datasets = get_store().list_datasets()
+    except StoreError as err:
+        st.error(f"The run store cannot be opened: {err}")
+        return None
+    if not datasets:
+        return None
+    names = [d.name for d in datasets]
+    wanted = st.session_state.get("dataset") or query_value("dataset", names[0])
+    return datasets[names.index(wanted)] if wanted in names else datasets[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_runs(name: str, sha256: str, reduction: str) -> RunTable:
+    """Per-run table of a stored dataset; ``sha256`` is in the key so re-uploads invalidate."""
+    return get_store().load_runs(name, reduction=reduction)  # type: ignore[arg-type]
+
+
+@st.cache_data(show_spinner="Fitting…", max_entries=128)
+def cached_fit(name: str, sha256: str, reduction: str, spec: FitSpec) -> FitResult | str:
+    """The fit, or the precise reason it cannot be made (a string, cached like a result)."""
+    runs = prepare_runs(spec, load_runs(name, sha256, reduction))
+    try:
+        return fit_runs(spec, runs)
+    except FitInputError as err:
+        return str(err)
+
+
+BOOTSTRAP_CACHE_SIZE = 64
+
+
+@st.cache_resource(show_spinner=False)
+def _bootstrap_cache() -> OrderedDict[tuple, BootstrapResult | None]:
+    """Process-wide LRU of bootstrap results.
+
+    Not ``st.cache_data``: its replay cannot drive a progress bar created outside the cached
+    function, and the bootstrap is the one computation long enough to need one.
+    """
+    return OrderedDict()
+
+
+def bootstrap_with_progress(
+    info: DatasetInfo, spec: FitSpec, n_resamples: int, seed: int = 0
+) -> BootstrapResult | None:
+    """The bootstrap of the cached fit (seeded, so caching is exact), with a progress bar while
+    it computes; None when the fit itself failed."""
+    key = (get_store().location, info.name, info.sha256, info.reduction, spec, n_resamples, seed)
+    cache = _bootstrap_cache()
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    fit = cached_fit(info.name, info.sha256, info.reduction, spec)
+    result = None
+    if not isinstance(fit, str):
+        runs = prepare_runs(spec, load_runs(info.name, info.sha256, info.reduction))
+        law = spec.law_obj
+        bar = st.progress(0.0, text=f"Bootstrap: 0 of {n_resamples} resamples")
+
+        def progress(fraction: float) -> None:
+            done = round(fraction * n_resamples)
+            bar.progress(fraction, text=f"Bootstrap: {done} of {n_resamples} resamples")
+
+        result = bootstrap_fit(
+            law,
+            law_inputs(law, runs, spec.x),
+            runs.loss,
+            fit,
+            n_resamples=n_resamples,
+            seed=seed,
+            progress=progress,
+        )
+        bar.empty()
+    cache[key] = result
+    while len(cache) > BOOTSTRAP_CACHE_SIZE:
+        cache.popitem(last=False)
+    return result
+
+
+def dataset_default(info: DatasetInfo, key: str, fallback: int) -> int:
+    """A per-dataset view default (see :data:`DATASET_DEFAULTS`)."""
+    return DATASET_DEFAULTS.get(info.name, {}).get(key, fallback)

@@ -139,15 +139,8 @@ def load_runs(args: argparse.Namespace) -> RunTable:
     return runs.without_highest_loss(args.drop_highest_loss)
 
 
-def law_inputs(law: Law, runs: RunTable, x: str) -> dict[str, np.ndarray]:
-    """The arrays a law consumes: N and D for joint laws, the chosen resource otherwise."""
-    if is_joint(law):
-        return {"N": runs.params, "D": runs.tokens}
-    return {"x": runs.resource(x)}
-
-
 def _fit(args: argparse.Namespace) -> tuple[Law, RunTable, Any, Any]:
-    from scaling_core.fitting import FitInputError, fit_law
+    from scaling_core.fitting import FitInputError, fit_law, law_inputs
     from scaling_core.uncertainty import bootstrap_fit
 
     law = get_law(args.law)

@@ -21,6 +21,7 @@ from scipy.special import stdtr
 from scaling_core.batch_optimize import batched_lbfgs
 from scaling_core.laws import Inputs, Law, is_joint, log_inputs
 from scaling_core.objectives import DEFAULT_DELTA, FitData, Objective, get_objective
+from scaling_core.schema import RunTable
 
 N_POLISHED_STARTS = 16
 """How many of the best-scoring grid points are polished by L-BFGS-B."""
@@ -137,6 +138,13 @@ class FitResult:
             "scale": self.scale,
             "warnings": list(self.warnings),
         }
+
+
+def law_inputs(law: Law, runs: RunTable, x: str = "compute") -> Inputs:
+    """The arrays a law consumes from a run table: N and D for joint laws, else resource ``x``."""
+    if is_joint(law):
+        return {"N": runs.params, "D": runs.tokens}
+    return {"x": runs.resource(x)}
 
 
 # ---------------------------------------------------------------------------------------------

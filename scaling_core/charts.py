@@ -1,0 +1,389 @@
+"""Plotly figures built from results: pure functions, results in, figure out. No fitting here.
+
+Log axes are the point of a scaling dashboard, so every scale axis is logarithmic with decade
+ticks labelled in engineering notation (1e9 → 1B) and curves are sampled evenly in log x, so a
+curve never looks kinked on log axes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
+FIT_COLOR = "#d62728"
+POINT_COLOR = "#1f77b4"
+BAND_ALPHA = 0.18
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+)  # fmt: skip
+
+
+def engineering(value: float, digits: int = 3) -> str:
+    """1.4e9 → '1.4B', 7e7 → '70M', 5.76e23 → '5.76e23' (beyond T, scientific), 0.34 → '0.34'."""
+    if not np.isfinite(value):
+        return str(value)
+    magnitude = abs(value)
+    if magnitude >= 1e15:
+        mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+        return f"{float(mantissa):g}e{int(exponent)}"
+    for scale, suffix in SUFFIXES:
+        if magnitude >= scale:
+            return f"{value / scale:.{digits}g}{suffix}"
+    return f"{value:.{digits}g}"
+
+
+def log_ticks(values: Sequence[float] | np.ndarray) -> tuple[list[float], list[str]]:
+    """Decade tick positions covering ``values`` (positive) and their engineering labels."""
+    finite = np.asarray(values, float)
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    if finite.size == 0:
+        return [], []
+    lo, hi = int(np.floor(np.log10(finite.min()))), int(np.ceil(np.log10(finite.max())))
+    step = max(1, (hi - lo) // 8)
+    ticks = [10.0**k for k in range(lo, hi + 1, step)]
+    return ticks, [engineering(t) for t in ticks]
+
+
+def log_grid(values: np.ndarray, extend: float = 1.0, n: int = 200) -> np.ndarray:
+    """``n`` points evenly spaced in log between min(values) and max(values)·extend."""
+    return np.geomspace(float(np.min(values)), float(np.max(values)) * extend, n)
+
+
+def _axes(
+    fig: go.Figure,
+    x_title: str,
+    y_title: str,
+    x_values: np.ndarray,
+    y_values: np.ndarray,
+    y_log: bool = True,
+) -> go.Figure:
+    xt, xl = log_ticks(x_values)
+    fig.update_xaxes(type="log", title=x_title, tickvals=xt, ticktext=xl)
+    if y_log:
+        yv = np.asarray(y_values, float)
+        yv = yv[np.isfinite(yv) & (yv > 0)]
+        # Losses span less than a decade: label a handful of plain values, not decades.
+        ticks = np.unique(np.round(np.geomspace(yv.min(), yv.max(), 6), 2)) if yv.size else []
+        fig.update_yaxes(
+            type="log", title=y_title, tickvals=list(ticks), ticktext=[f"{t:g}" for t in ticks]
+        )
+    else:
+        fig.update_yaxes(title=y_title)
+    fig.update_layout(
+        margin={"l": 60, "r": 20, "t": 40, "b": 50},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        hovermode="closest",
+        template="plotly_white",
+    )
+    return fig
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def add_band(
+    fig: go.Figure,
+    x: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    color: str,
+    name: str,
+    legend: bool = True,
+) -> None:
+    """A filled band between ``low`` and ``high`` along ``x``."""
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=high,
+            mode="lines",
+            line={"width": 0},
+            showlegend=False,
+            hoverinfo="skip",
+            legendgroup=name,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=low,
+            mode="lines",
+            line={"width": 0},
+            fill="tonexty",
+            fillcolor=_rgba(color, BAND_ALPHA),
+            name=name,
+            showlegend=legend,
+            hoverinfo="skip",
+            legendgroup=name,
+        )
+    )
+
+
+def single_resource_figure(
+    *,
+    x: np.ndarray,
+    loss: np.ndarray,
+    run_names: np.ndarray,
+    curve_x: np.ndarray,
+    curve_y: np.ndarray,
+    band: tuple[np.ndarray, np.ndarray] | None,
+    band_label: str,
+    saturated: np.ndarray,
+    x_title: str,
+    y_title: str,
+    floor: float | None = None,
+) -> go.Figure:
+    """Observed runs, the fitted curve, its band, saturated points marked, and the floor."""
+    fig = go.Figure()
+    if band is not None:
+        add_band(fig, curve_x, band[0], band[1], FIT_COLOR, band_label)
+    fig.add_trace(
+        go.Scatter(
+            x=curve_x, y=curve_y, mode="lines", name="fit", line={"color": FIT_COLOR, "width": 2.5}
+        )
+    )
+    normal = ~saturated
+    fig.add_trace(
+        go.Scatter(
+            x=x[normal],
+            y=loss[normal],
+            mode="markers",
+            name="runs",
+            marker={"color": POINT_COLOR, "size": 8, "line": {"width": 1, "color": "white"}},
+            text=run_names[normal],
+            hovertemplate="%{text}<br>x=%{x:.3s}<br>loss=%{y:.4f}",
+        )
+    )
+    if saturated.any():
+        fig.add_trace(
+            go.Scatter(
+                x=x[saturated],
+                y=loss[saturated],
+                mode="markers",
+                name="saturated (near floor)",
+                marker={"color": "#ff7f0e", "size": 11, "symbol": "x"},
+                text=run_names[saturated],
+                hovertemplate="%{text}<br>saturated<br>loss=%{y:.4f}",
+            )
+        )
+    if floor is not None and floor > 0:
+        fig.add_hline(
+            y=floor,
+            line={"dash": "dot", "color": "grey"},
+            annotation_text=f"floor {floor:.3g}",
+            annotation_position="bottom right",
+        )
+    all_y = np.concatenate([loss, curve_y] + ([band[0], band[1]] if band is not None else []))
+    return _axes(fig, x_title, y_title, np.concatenate([x, curve_x]), all_y)
+
+
+def joint_figure(
+    *,
+    tokens: np.ndarray,
+    loss: np.ndarray,
+    size_bin: np.ndarray,
+    bin_sizes: np.ndarray,
+    run_names: np.ndarray,
+    curve_tokens: np.ndarray,
+    curves: np.ndarray,
+    bands: tuple[np.ndarray, np.ndarray] | None,
+    band_label: str,
+    saturated: np.ndarray,
+    y_title: str,
+) -> go.Figure:
+    """Loss vs tokens, one colour per model-size bin: runs and the fitted curve at that size.
+
+    ``curves``/``bands`` have shape (n_bins, m) over ``curve_tokens`` (m,); ``size_bin`` (n,)
+    assigns each run to a bin whose representative size is ``bin_sizes[k]``.
+    """
+    fig = go.Figure()
+    for k, size in enumerate(bin_sizes):
+        color = PALETTE[k % len(PALETTE)]
+        label = f"N ≈ {engineering(size)}"
+        if bands is not None:
+            add_band(
+                fig,
+                curve_tokens,
+                bands[0][k],
+                bands[1][k],
+                color,
+                f"{label} {band_label}",
+                legend=False,
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=curve_tokens,
+                y=curves[k],
+                mode="lines",
+                name=label,
+                line={"color": color, "width": 2},
+                legendgroup=label,
+            )
+        )
+        sel = (size_bin == k) & ~saturated
+        fig.add_trace(
+            go.Scatter(
+                x=tokens[sel],
+                y=loss[sel],
+                mode="markers",
+                showlegend=False,
+                legendgroup=label,
+                marker={"color": color, "size": 7, "line": {"width": 1, "color": "white"}},
+                text=run_names[sel],
+                hovertemplate="%{text}<br>D=%{x:.3s}<br>loss=%{y:.4f}",
+            )
+        )
+    if saturated.any():
+        fig.add_trace(
+            go.Scatter(
+                x=tokens[saturated],
+                y=loss[saturated],
+                mode="markers",
+                name="saturated (near floor)",
+                marker={"color": "black", "size": 10, "symbol": "x"},
+                text=run_names[saturated],
+                hovertemplate="%{text}<br>saturated<br>loss=%{y:.4f}",
+            )
+        )
+    all_y = np.concatenate([loss, curves.ravel()])
+    return _axes(fig, "training tokens D", y_title, np.concatenate([tokens, curve_tokens]), all_y)
+
+
+def residual_figure(
+    x: np.ndarray, residuals: np.ndarray, run_names: np.ndarray, x_title: str
+) -> go.Figure:
+    """Log residuals (log y − log ŷ) against the scale variable, with the zero line."""
+    fig = go.Figure(
+        go.Scatter(
+            x=x,
+            y=residuals,
+            mode="markers",
+            name="residual",
+            text=run_names,
+            marker={"color": POINT_COLOR, "size": 7},
+            hovertemplate="%{text}<br>x=%{x:.3s}<br>log residual=%{y:+.4f}",
+        )
+    )
+    fig.add_hline(y=0.0, line={"color": "grey", "dash": "dot"})
+    return _axes(fig, x_title, "log residual  (log L − log L̂)", x, residuals, y_log=False)
+
+
+def isoflop_figure(
+    *,
+    budgets: Sequence[float],
+    n_values: np.ndarray,
+    losses: Sequence[np.ndarray],
+    optimum_n: float,
+    optimum_loss: float,
+    n_interval: tuple[float, float] | None,
+    observed_n: np.ndarray | None = None,
+    observed_loss: np.ndarray | None = None,
+    y_title: str = "loss",
+) -> go.Figure:
+    """IsoFLOP profiles (loss vs N along D = C/6N) at each budget; the chosen one's optimum."""
+    fig = go.Figure()
+    for k, (budget, curve) in enumerate(zip(budgets, losses, strict=True)):
+        chosen = k == len(budgets) // 2
+        fig.add_trace(
+            go.Scatter(
+                x=n_values,
+                y=curve,
+                mode="lines",
+                name=f"C = {engineering(budget)} FLOPs",
+                line={
+                    "color": FIT_COLOR if chosen else PALETTE[k % len(PALETTE)],
+                    "width": 3 if chosen else 1.5,
+                    "dash": None if chosen else "dash",
+                },
+            )
+        )
+    if n_interval is not None and all(np.isfinite(n_interval)):
+        fig.add_vrect(
+            x0=n_interval[0],
+            x1=n_interval[1],
+            fillcolor=_rgba(FIT_COLOR, 0.12),
+            line_width=0,
+            annotation_text="95% CI of N*",
+            annotation_position="top left",
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[optimum_n],
+            y=[optimum_loss],
+            mode="markers",
+            name="compute-optimal N*",
+            marker={
+                "color": FIT_COLOR,
+                "size": 14,
+                "symbol": "star",
+                "line": {"width": 1, "color": "black"},
+            },
+            hovertemplate="N*=%{x:.3s}<br>loss=%{y:.4f}",
+        )
+    )
+    ys = [np.asarray(c) for c in losses]
+    if observed_n is not None and observed_loss is not None and observed_n.size:
+        fig.add_trace(
+            go.Scatter(
+                x=observed_n,
+                y=observed_loss,
+                mode="markers",
+                name="runs near this budget",
+                marker={"color": "grey", "size": 7, "opacity": 0.7},
+            )
+        )
+        ys.append(observed_loss)
+    return _axes(fig, "parameters N", y_title, n_values, np.concatenate(ys))
+
+
+def frontier_figure(
+    *,
+    budgets: np.ndarray,
+    params_opt: np.ndarray,
+    tokens_opt: np.ndarray,
+    params_band: tuple[np.ndarray, np.ndarray] | None,
+    tokens_band: tuple[np.ndarray, np.ndarray] | None,
+    chosen_budget: float,
+    observed_compute: np.ndarray,
+    observed_params: np.ndarray,
+    observed_tokens: np.ndarray,
+) -> go.Figure:
+    """The efficient frontier N*(C) and D*(C) on log-log axes, with the observed runs."""
+    fig = go.Figure()
+    for name, values, band, color, obs in (
+        ("N*(C) parameters", params_opt, params_band, PALETTE[0], observed_params),
+        ("D*(C) tokens", tokens_opt, tokens_band, PALETTE[1], observed_tokens),
+    ):
+        if band is not None:
+            add_band(fig, budgets, band[0], band[1], color, f"{name} 95% CI", legend=False)
+        fig.add_trace(
+            go.Scatter(
+                x=budgets, y=values, mode="lines", name=name, line={"color": color, "width": 2.5}
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=observed_compute,
+                y=obs,
+                mode="markers",
+                showlegend=False,
+                marker={"color": color, "size": 5, "opacity": 0.45},
+                hoverinfo="skip",
+            )
+        )
+    fig.add_vline(
+        x=chosen_budget,
+        line={"color": "black", "dash": "dot"},
+        annotation_text="budget",
+        annotation_position="top left",
+    )
+    all_x = np.concatenate([budgets, observed_compute])
+    all_y = np.concatenate([params_opt, tokens_opt, observed_params, observed_tokens])
+    fig = _axes(fig, "training compute C (FLOPs)", "N* or D*", all_x, all_y)
+    yt, yl = log_ticks(all_y)
+    fig.update_yaxes(tickvals=yt, ticktext=yl)
+    return fig
