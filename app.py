@@ -11,12 +11,14 @@ import streamlit as st
 
 from pages._ui import current_dataset, set_query
 
-st.set_page_config(page_title="Scalescope", page_icon="📈", layout="wide")
+st.set_page_config(page_title="Scalescope", page_icon=":material/monitoring:", layout="wide")
 
 PAGES = [
-    st.Page("pages/fit.py", title="Fit", icon="📈", default=True, url_path="fit"),
-    st.Page("pages/planner.py", title="Planner", icon="🧮", url_path="planner"),
-    st.Page("pages/data.py", title="Data", icon="🗂️", url_path="data"),
+    st.Page(
+        "pages/fit.py", title="Fit", icon=":material/monitoring:", default=True, url_path="fit"
+    ),
+    st.Page("pages/planner.py", title="Planner", icon=":material/calculate:", url_path="planner"),
+    st.Page("pages/data.py", title="Data", icon=":material/database:", url_path="data"),
 ]
 
 

@@ -31,6 +31,22 @@ DATASET_DEFAULTS: dict[str, dict[str, int]] = {CHINCHILLA_NAME: {"drop": 5}}
 DEFAULT_RESAMPLES = 200
 
 
+def ensure_navigation() -> None:
+    """Route a first visit through app.py's ``st.navigation``.
+
+    Streamlit treats an app with a ``pages/`` folder as a legacy (v1) multipage app until the
+    entrypoint has called ``st.navigation`` once in the server process. A deep link such as
+    ``/planner`` opened first after a restart would run the page alone: no sidebar, no page
+    config. When that happens, flip Streamlit to navigation mode and rerun; the rerun executes
+    app.py, which resolves the same URL path (and keeps the query string) to this page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 @st.cache_resource(show_spinner=False)
 def _open_store(location: str) -> Store:
     """One Store per location per server process; the bundled samples fill an empty store."""

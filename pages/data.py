@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import get_store
+from pages._ui import ensure_navigation, get_store
 from scaling_core.ingest import (
     NONE_OPTION,
     REDUCTIONS,
@@ -210,6 +210,7 @@ def datasets_section(store: Store) -> None:
 
 def main() -> None:
     """Render the page; store or parsing failures become messages, never tracebacks."""
+    ensure_navigation()
     st.title("Data")
     try:
         store = get_store()

@@ -13,6 +13,7 @@ from pages._ui import (
     cached_fit,
     current_dataset,
     dataset_default,
+    ensure_navigation,
     load_runs,
     query_value,
     set_query,
@@ -32,6 +33,7 @@ from scaling_core.views import (
 
 RESAMPLE_CHOICES = (0, 100, 200, 500, 1000)
 
+ensure_navigation()
 st.title("Scaling-law fit")
 info = current_dataset()
 if info is None:

@@ -14,6 +14,7 @@ from pages._ui import (
     cached_fit,
     current_dataset,
     dataset_default,
+    ensure_navigation,
     load_runs,
     query_value,
     set_query,
@@ -35,6 +36,7 @@ BUDGETS = [float(f"{10 ** (k / 20):.3g}") for k in range(17 * 20, 27 * 20 + 1)]
 DEFAULT_BUDGET = 5.76e23  # Chinchilla's own training budget
 FRONTIER_POINTS = 60
 
+ensure_navigation()
 st.title("Compute planner")
 info = current_dataset()
 if info is None:
