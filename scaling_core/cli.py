@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(plan)
     _add_fit_options(plan, "chinchilla")
     plan.add_argument("--compute", type=_positive_float, required=True, help="budget in FLOPs")
-    sub.add_parser("laws", help="list the law families")
+    laws = sub.add_parser("laws", help="list the law families")
+    laws.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
