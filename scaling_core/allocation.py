@@ -77,21 +77,48 @@ def chinchilla_optimum_arrays(
     return n_opt, d_opt, loss
 
 
-def _numeric_optimum(law: Law, theta: np.ndarray, compute: float) -> tuple[float, float, float]:
-    """Minimise log L̂ along D = C/(6N) over log N (bounded, 1-D)."""
+NUMERIC_GRID = 2001
+"""Points of the isoFLOP scan in log N (1e3 params to C/6/1e3 tokens) for non-closed-form laws."""
+
+
+def _numeric_optima(
+    law: Law, thetas: np.ndarray, compute: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Optimum along D = C/(6N) for each row of ``thetas`` (B, p): a scan in log N refined by
+    the vertex of the parabola through the best three points (vectorised over samples)."""
     log_c6 = np.log(compute / FLOPS_PER_PARAM_TOKEN)
+    grid = np.linspace(np.log(1e3), log_c6 - np.log(1e3), NUMERIC_GRID)
+    values = law.log_predict(np.atleast_2d(thetas), {"N": grid, "D": log_c6 - grid})
+    i = np.clip(np.argmin(values, axis=1), 1, grid.size - 2)
+    rows = np.arange(values.shape[0])
+    y0, y1, y2 = values[rows, i - 1], values[rows, i], values[rows, i + 1]
+    h = grid[1] - grid[0]
+    curvature = y0 - 2 * y1 + y2
+    shift = np.where(curvature > 0, 0.5 * h * (y0 - y2) / np.where(curvature > 0, curvature, 1), 0)
+    log_n = grid[i] + np.clip(shift, -h, h)
+    n = np.exp(log_n)
+    d = np.exp(log_c6 - log_n)
+    # One (N, D) per sample: inputs shaped (B, 1) pair row b of thetas with point b.
+    at_optimum = {"N": log_n[:, None], "D": (log_c6 - log_n)[:, None]}
+    loss = np.exp(law.log_predict(np.atleast_2d(thetas), at_optimum))[:, 0]
+    return n, d, loss
+
+
+def _numeric_optimum(law: Law, theta: np.ndarray, compute: float) -> tuple[float, float, float]:
+    """One optimum to full precision: the vectorised scan, then a bounded 1-D refinement."""
+    log_c6 = np.log(compute / FLOPS_PER_PARAM_TOKEN)
+    n0 = float(_numeric_optima(law, theta[None, :], compute)[0][0])
+    step = (log_c6 - 2 * np.log(1e3)) / (NUMERIC_GRID - 1)
 
     def log_loss(log_n: float) -> float:
         U = {"N": np.array([log_n]), "D": np.array([log_c6 - log_n])}
         return float(law.log_predict(theta, U)[0])
 
-    # Scan first (the isoFLOP curve can be flat at the ends), then refine around the best cell.
-    grid = np.linspace(np.log(1e3), log_c6 - np.log(1e3), 241)
-    values = [log_loss(v) for v in grid]
-    i = int(np.argmin(values))
-    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
     res = optimize.minimize_scalar(
-        log_loss, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10}
+        log_loss,
+        bounds=(np.log(n0) - 2 * step, np.log(n0) + 2 * step),
+        method="bounded",
+        options={"xatol": 1e-10},
     )
     log_n = float(res.x)
     return float(np.exp(log_n)), float(np.exp(log_c6 - log_n)), float(np.exp(res.fun))
@@ -125,8 +152,7 @@ def allocation_samples(law: Law, boot: BootstrapResult, compute: float) -> dict[
             p["E"], p["A"], p["B"], p["alpha"], p["beta"], compute
         )
     else:
-        rows = [_numeric_optimum(law, theta, compute) for theta in boot.thetas]
-        n, d, loss = (np.array(col) for col in zip(*rows, strict=True))
+        n, d, loss = _numeric_optima(law, boot.thetas, compute)
     return {"params_opt": n, "tokens_opt": d, "tokens_per_param": d / n, "loss_opt": loss}
 
 
