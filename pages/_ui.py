@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
+from scaling_core.allocation import allocation_samples, optimal_allocation
 from scaling_core.fitting import FitInputError, FitResult
 from scaling_core.schema import RunTable
 from scaling_core.store import (
@@ -21,7 +23,7 @@ from scaling_core.store import (
     default_store_location,
     ensure_default_datasets,
 )
-from scaling_core.uncertainty import BootstrapResult, bootstrap_fit
+from scaling_core.uncertainty import BootstrapResult, bootstrap_fit, percentile_interval
 from scaling_core.views import FitSpec, fit_runs, law_inputs, prepare_runs
 
 CHINCHILLA_NAME = "Chinchilla (Epoch AI reconstruction)"
@@ -151,6 +153,55 @@ def bootstrap_with_progress(
     while len(cache) > BOOTSTRAP_CACHE_SIZE:
         cache.popitem(last=False)
     return result
+
+
+FRONTIER_POINTS = 60
+FRONTIER_MAX_FLOPS = 1e27
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _frontier(
+    location: str,
+    name: str,
+    sha256: str,
+    reduction: str,
+    spec: FitSpec,
+    n_resamples: int,
+    min_compute: float,
+) -> dict[str, Any]:
+    info = get_store().get_dataset(name)
+    fit = cached_fit(name, sha256, reduction, spec)
+    boot = bootstrap_with_progress(info, spec, n_resamples)
+    law = spec.law_obj
+    grid = np.geomspace(min_compute / 3, FRONTIER_MAX_FLOPS, FRONTIER_POINTS)
+    points = [optimal_allocation(law, fit.params, c) for c in grid]
+    out: dict[str, Any] = {
+        "compute": grid,
+        "params_opt": np.array([p.params_opt for p in points]),
+        "tokens_opt": np.array([p.tokens_opt for p in points]),
+    }
+    if boot is not None:
+        samples = [allocation_samples(law, boot, c) for c in grid]
+        for key, band in (("params_opt", "params_band"), ("tokens_opt", "tokens_band")):
+            bounds = np.array([percentile_interval(s[key]) for s in samples])
+            out[band] = (bounds[:, 0], bounds[:, 1])
+    return out
+
+
+def frontier_bands(
+    info: DatasetInfo, spec: FitSpec, n_resamples: int, min_compute: float
+) -> dict[str, Any]:
+    """N*(C), D*(C) and their bootstrap bands on a fixed budget grid (independent of the
+    slider, so it is computed once per dataset and settings)."""
+    return _frontier(
+        get_store().location,
+        info.name,
+        info.sha256,
+        info.reduction,
+        spec,
+        n_resamples,
+        min_compute,
+    )
 
 
 def dataset_default(info: DatasetInfo, key: str, fallback: int) -> int:

@@ -7,6 +7,7 @@ evaluates the closed-form optimum over the cached samples (one array pass), neve
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from pages._ui import (
@@ -15,6 +16,7 @@ from pages._ui import (
     current_dataset,
     dataset_default,
     ensure_navigation,
+    frontier_bands,
     load_runs,
     query_value,
     set_query,
@@ -23,18 +25,30 @@ from scaling_core import charts
 from scaling_core.allocation import (
     allocation_exponents,
     allocation_intervals,
-    allocation_samples,
     isoflop_curve,
     optimal_allocation,
 )
+from scaling_core.hardware import ACCELERATORS, flops_from_hours, hours_from_flops
 from scaling_core.laws import LAWS, is_joint
+from scaling_core.planning import (
+    R_STAR_DATA,
+    PlanningError,
+    budget_for_loss,
+    data_constrained,
+    inference_aware,
+    over_samples,
+)
 from scaling_core.uncertainty import percentile_interval
 from scaling_core.views import FitSpec, prepare_runs
 
 BUDGETS = [float(f"{10 ** (k / 20):.3g}") for k in range(17 * 20, 27 * 20 + 1)]
-"""Slider stops: 1e17 … 1e27 FLOPs, 20 per decade (log scale)."""
-DEFAULT_BUDGET = 5.76e23  # Chinchilla's own training budget
-FRONTIER_POINTS = 60
+# Slider stops: 1e17 … 1e27 FLOPs, 20 per decade (log scale).
+DEFAULT_BUDGET = 5.76e23  # Chinchilla's (and Gopher's) training budget
+CONVENTIONS = {
+    "total": "total parameters",
+    "non-embedding": "non-embedding parameters",
+    "active": "active parameters (MoE)",
+}
 
 ensure_navigation()
 st.title("Compute planner")
@@ -45,7 +59,7 @@ if info is None:
 
 joint_laws = [name for name, law in LAWS.items() if is_joint(law)]
 with st.expander("Fit used for planning", expanded=False):
-    cols = st.columns(3)
+    cols = st.columns(4)
     law_default = query_value("law", "chinchilla")
     law_name = cols[0].selectbox(
         "Joint law",
@@ -72,21 +86,56 @@ with st.expander("Fit used for planning", expanded=False):
         key="plan_boot",
         help="Intervals of N*, D* and the loss come from refitting resampled runs.",
     )
+    convention = cols[3].selectbox(
+        "The params column counts",
+        list(CONVENTIONS),
+        format_func=lambda c: CONVENTIONS[c],
+        index=list(CONVENTIONS).index(query_value("params_as", "total"))
+        if query_value("params_as", "total") in CONVENTIONS
+        else 0,
+        key="params_as",
+        help="N* is in the same convention as the uploaded params column: fit on "
+        "non-embedding counts, plan in non-embedding counts.",
+    )
+n_label = CONVENTIONS[convention]
 
+# ------------------------------------------------------------------------------------ budget
+budget_mode = st.radio(
+    "Set the budget as", ("FLOPs", "accelerator-hours"), horizontal=True, key="budget_mode"
+)
+hw = st.columns(4)
+accelerator = hw[0].selectbox("Accelerator", list(ACCELERATORS), index=1, key="accelerator")
+peak = ACCELERATORS[accelerator].peak_bf16_flops
+mfu = hw[1].number_input(
+    "Utilisation (MFU)", 0.05, 1.0, 0.4, 0.05, key="mfu",
+    help=f"Fraction of the peak {peak:.3g} dense BF16 FLOP/s a real run achieves.",
+)  # fmt: skip
+count = hw[2].number_input("Accelerators", 1, 1_000_000, 1024, key="count")
 try:
     budget_default = float(query_value("budget", str(DEFAULT_BUDGET)))
 except ValueError:
     budget_default = DEFAULT_BUDGET
-nearest = min(BUDGETS, key=lambda b: abs(np.log(b) - np.log(max(budget_default, 1.0))))
-budget = st.select_slider(
-    "Training compute budget C (FLOPs, log scale)",
-    options=BUDGETS,
-    value=nearest,
-    format_func=lambda c: f"{c:.3g}",
-    key="budget",
+if budget_mode == "FLOPs":
+    nearest = min(BUDGETS, key=lambda b: abs(np.log(b) - np.log(max(budget_default, 1.0))))
+    budget = st.select_slider(
+        "Training compute budget C (FLOPs, log scale)",
+        options=BUDGETS,
+        value=nearest,
+        format_func=lambda c: f"{c:.3g}",
+        key="budget",
+    )
+    hours = hours_from_flops(peak, mfu, count, budget)
+    hw[3].metric("Wall-clock", f"{hours:,.0f} h", help=f"{hours / 24:,.1f} days")
+else:
+    hours = hw[3].number_input("Hours", 1.0, 1e7, 720.0, 24.0, key="hours")
+    budget = flops_from_hours(peak, mfu, count, hours)
+st.caption(
+    f"C = {budget:.3g} FLOPs = {count:,} × {accelerator} at {mfu:.0%} MFU for {hours:,.0f} h "
+    f"({count * hours:,.0f} accelerator-hours)."
 )
-set_query(law=law_name, drop=int(drop), budget=f"{budget:.4g}")
+set_query(law=law_name, drop=int(drop), budget=f"{budget:.4g}", params_as=convention)
 
+# ------------------------------------------------------------------------------ the optimum
 law = LAWS[law_name]
 spec = FitSpec(law=law_name, drop_highest_loss=int(drop))
 fit = cached_fit(info.name, info.sha256, info.reduction, spec)
@@ -95,12 +144,12 @@ if isinstance(fit, str):
     st.stop()
 runs = prepare_runs(spec, load_runs(info.name, info.sha256, info.reduction))
 boot = bootstrap_with_progress(info, spec, int(resamples))
-
 alloc = optimal_allocation(law, fit.params, budget)
 intervals = allocation_intervals(law, boot, budget) if boot is not None else {}
 
 
 def show(col, label: str, value: float, key: str, fmt=charts.engineering) -> None:
+    """A metric with its 95% interval underneath."""
     low, high = intervals.get(key, (np.nan, np.nan))
     ci = f"95% CI {fmt(low)} – {fmt(high)}" if np.isfinite(low) else "no interval"
     col.metric(label, fmt(value), help=ci)
@@ -110,28 +159,28 @@ def show(col, label: str, value: float, key: str, fmt=charts.engineering) -> Non
 cols = st.columns(4)
 show(cols[0], "Parameters N*", alloc.params_opt, "params_opt")
 show(cols[1], "Tokens D*", alloc.tokens_opt, "tokens_opt")
-show(
-    cols[2],
-    "Tokens per parameter",
-    alloc.tokens_per_param,
-    "tokens_per_param",
-    lambda v: f"{v:.3g}",
-)
+show(cols[2], "Tokens per parameter", alloc.tokens_per_param, "tokens_per_param",
+     lambda v: f"{v:.3g}")  # fmt: skip
 show(cols[3], "Predicted loss", alloc.loss_opt, "loss_opt", lambda v: f"{v:.4f}")
 
 reach = budget / float(np.max(runs.compute))
-trust = "interpolation" if reach <= 1 else f"extrapolation {reach:.3g}× beyond the largest run"
-st.caption(
-    f"C ≈ 6·N·D. From the {law.name} fit to {fit.n_points} runs of **{info.name}** ({trust}). "
-    "Intervals: bootstrap over runs; they widen the further the budget is from the data."
+trust = (
+    "interpolation: inside the observed compute range"
+    if reach <= 1
+    else f"extrapolation: {reach:.3g}× the largest observed run"
+)
+st.markdown(
+    f"**{trust}** · N* counts {n_label} · training FLOPs 6·N*·D* = {budget:.3g}: forward "
+    f"2·N·D = {budget / 3:.3g}, backward 4·N·D = {2 * budget / 3:.3g}."
 )
 if law.name == "chinchilla":
     exps = allocation_exponents(fit.params)
     a_int = intervals.get("a", (np.nan, np.nan))
     b_int = intervals.get("b", (np.nan, np.nan))
     st.markdown(
-        f"Scaling of the optimum: **N\\* ∝ C^{exps['a']:.3f}** (95% CI {a_int[0]:.3f}–"
-        f"{a_int[1]:.3f}), **D\\* ∝ C^{exps['b']:.3f}** (95% CI {b_int[0]:.3f}–{b_int[1]:.3f})."
+        f"Scaling of the optimum (joint fit): **N\\* ∝ C^{exps['a']:.3f}** (95% CI "
+        f"{a_int[0]:.3f}–{a_int[1]:.3f}), **D\\* ∝ C^{exps['b']:.3f}** (95% CI "
+        f"{b_int[0]:.3f}–{b_int[1]:.3f})."
     )
 for warning in fit.warnings:
     st.warning(warning)
@@ -142,13 +191,12 @@ with left:
     n_values = np.geomspace(alloc.params_opt / 300, alloc.params_opt * 300, 240)
     n_values = n_values[budget / (6 * n_values) > 1]
     budgets = [budget / 10, budget, budget * 10]
-    losses = [isoflop_curve(law, fit.params, c, n_values) for c in budgets]
     near = (runs.compute > budget / 1.5) & (runs.compute < budget * 1.5)
     st.plotly_chart(
         charts.isoflop_figure(
             budgets=budgets,
             n_values=n_values,
-            losses=losses,
+            losses=[isoflop_curve(law, fit.params, c, n_values) for c in budgets],
             optimum_n=alloc.params_opt,
             optimum_loss=alloc.loss_opt,
             n_interval=intervals.get("params_opt"),
@@ -159,26 +207,14 @@ with left:
     )
 with right:
     st.subheader("Efficient frontier")
-    grid = np.geomspace(
-        min(float(runs.compute.min()), budget) / 3,
-        max(float(runs.compute.max()), budget) * 3,
-        FRONTIER_POINTS,
-    )
-    points = [optimal_allocation(law, fit.params, c) for c in grid]
-    bands = None
-    if boot is not None:
-        samples = [allocation_samples(law, boot, c) for c in grid]
-        bands = {
-            key: tuple(np.array([percentile_interval(s[key])[i] for s in samples]) for i in (0, 1))
-            for key in ("params_opt", "tokens_opt")
-        }
+    frontier = frontier_bands(info, spec, int(resamples), float(runs.compute.min()))
     st.plotly_chart(
         charts.frontier_figure(
-            budgets=grid,
-            params_opt=np.array([p.params_opt for p in points]),
-            tokens_opt=np.array([p.tokens_opt for p in points]),
-            params_band=bands["params_opt"] if bands else None,
-            tokens_band=bands["tokens_opt"] if bands else None,
+            budgets=frontier["compute"],
+            params_opt=frontier["params_opt"],
+            tokens_opt=frontier["tokens_opt"],
+            params_band=frontier.get("params_band"),
+            tokens_band=frontier.get("tokens_band"),
             chosen_budget=budget,
             observed_compute=runs.compute,
             observed_params=runs.params,
@@ -186,3 +222,114 @@ with right:
         ),
         key="frontier_chart",
     )
+    st.caption("Bands: 95% bootstrap intervals; they widen as the budget leaves the data.")
+
+# ---------------------------------------------------------------------- the inverse question
+samples = (
+    [
+        dict(zip(boot.params, values, strict=True))
+        for values in zip(*boot.params.values(), strict=True)
+    ]
+    if boot is not None
+    else []
+)
+st.subheader("Which budget reaches a target loss?")
+floor = law.floor(fit.params)
+target = st.number_input(
+    "Target loss",
+    min_value=float(floor) + 1e-4 if floor else 0.01,
+    value=float(round(alloc.loss_opt, 3)),
+    step=0.01,
+    format="%.4f",
+    key="target_loss",
+)
+try:
+    needed = budget_for_loss(law, fit.params, target)
+    needed_samples = over_samples(law, samples, lambda p: budget_for_loss(law, p, target))
+    reachable = np.isfinite(needed_samples)
+    low, high = percentile_interval(needed_samples[reachable])
+    share = reachable.mean() if samples else 1.0
+    st.markdown(
+        f"Loss **{target:.4f}** needs **C = {needed:.3g} FLOPs** "
+        f"(95% CI {low:.3g} – {high:.3g}) = {hours_from_flops(peak, mfu, count, needed):,.0f} h "
+        f"on {count:,} × {accelerator}."
+    )
+    if share < 0.975:
+        st.warning(
+            f"In {100 * (1 - share):.0f}% of bootstrap resamples this loss is at or below the "
+            "fitted floor: it may not be reachable at any budget, and the upper bound of the "
+            "interval is only over the resamples that reach it."
+        )
+except PlanningError as err:
+    st.error(str(err))
+
+# ------------------------------------------------------------------ real-world constraints
+inf_col, data_col = st.columns(2)
+with inf_col:
+    st.subheader("Inference-aware sizing")
+    inference_tokens = st.number_input(
+        "Lifetime inference tokens",
+        min_value=0.0,
+        value=1e13,
+        format="%.3g",
+        key="inference_tokens",
+        help="Tokens the model will process in deployment; each costs ≈ 2·N FLOPs.",
+    )
+    try:
+        plan = inference_aware(law, fit.params, budget, inference_tokens)
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "": ["compute-optimal", "inference-aware"],
+                    "N": [
+                        charts.engineering(plan.compute_optimal_params),
+                        charts.engineering(plan.params),
+                    ],
+                    "D": [
+                        charts.engineering(plan.compute_optimal_tokens),
+                        charts.engineering(plan.tokens),
+                    ],
+                    "tokens/param": [
+                        f"{plan.compute_optimal_tokens / plan.compute_optimal_params:.3g}",
+                        f"{plan.tokens_per_param:.3g}",
+                    ],
+                    "training + inference FLOPs": [
+                        f"{plan.compute_optimal_total_flops:.3g}",
+                        f"{plan.total_flops:.3g}",
+                    ],
+                }
+            ),
+            hide_index=True,
+            key="inference_table",
+        )
+        st.caption(
+            f"Both reach loss {plan.target_loss:.4f}. The inference-aware model saves "
+            f"{plan.saving:.1%} of total FLOPs (Sardana et al. 2023: minimise 6·N·D + 2·N·D_inf)."
+        )
+    except PlanningError as err:
+        st.error(str(err))
+with data_col:
+    st.subheader("Limited unique data")
+    unique = st.number_input(
+        "Unique tokens available", min_value=1e6, value=max(alloc.tokens_opt / 4, 1e6),
+        format="%.3g", key="unique_tokens",
+    )  # fmt: skip
+    r_star = st.number_input(
+        "R* (repetition half-life)", min_value=0.5, value=R_STAR_DATA, step=0.1, key="r_star",
+        help="Muennighoff et al. 2023 fit R* ≈ 15.4 for data.",
+    )  # fmt: skip
+    constrained = data_constrained(law, fit.params, budget, unique, r_star)
+    if constrained.exceeds_unique:
+        st.warning(
+            f"D* = {charts.engineering(constrained.tokens)} exceeds the "
+            f"{charts.engineering(unique)} unique tokens: {constrained.epochs:.2g} epochs, worth "
+            f"{charts.engineering(constrained.effective_tokens)} fresh tokens. Repeating costs "
+            f"{constrained.loss_penalty:+.4f} in loss; under the limit the best model has "
+            f"N = {charts.engineering(constrained.best_params)} "
+            f"(loss {constrained.best_loss:.4f})."
+        )
+    else:
+        st.success(
+            f"D* = {charts.engineering(constrained.tokens)} fits in the unique data "
+            f"({constrained.epochs:.2g} epochs): no repetition penalty."
+        )
