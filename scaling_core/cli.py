@@ -105,6 +105,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(plan)
     _add_fit_options(plan, "chinchilla")
     plan.add_argument("--compute", type=_positive_float, required=True, help="budget in FLOPs")
+    plan.add_argument(
+        "--inference-tokens",
+        type=_positive_float,
+        default=None,
+        metavar="T",
+        help="lifetime inference tokens: adds the inference-aware model (6ND + 2N·T minimised)",
+    )
+    plan.add_argument(
+        "--unique-tokens",
+        type=_positive_float,
+        default=None,
+        metavar="U",
+        help="unique training tokens available: adds epochs, effective data and loss penalty",
+    )
+    plan.add_argument(
+        "--target-loss",
+        type=_positive_float,
+        default=None,
+        metavar="L",
+        help="also answer: which budget reaches loss L (with --bootstrap, an interval)",
+    )
     laws = sub.add_parser("laws", help="list the law families")
     laws.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
@@ -208,6 +229,49 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
         out["intervals"] = {
             k: list(v) for k, v in allocation_intervals(law, boot, args.compute).items()
         }
+    out.update(_constraints(args, law, fit.params, boot))
+    return out
+
+
+def _constraints(args: argparse.Namespace, law: Law, params: dict, boot: Any) -> dict[str, Any]:
+    """The optional real-world answers of ``plan``: inference, repeated data, target loss."""
+    from scaling_core.planning import (
+        PlanningError,
+        budget_for_loss,
+        data_constrained,
+        inference_aware,
+        over_samples,
+    )
+    from scaling_core.uncertainty import percentile_interval
+
+    out: dict[str, Any] = {}
+    try:
+        if args.inference_tokens is not None:
+            out["inference"] = inference_aware(
+                law, params, args.compute, args.inference_tokens
+            ).to_json()
+        if args.unique_tokens is not None:
+            out["data_constrained"] = data_constrained(
+                law, params, args.compute, args.unique_tokens
+            ).to_json()
+        if args.target_loss is not None:
+            target = {
+                "loss": args.target_loss,
+                "compute": budget_for_loss(law, params, args.target_loss),
+            }
+            if boot is not None:
+                samples = [
+                    dict(zip(boot.params, v, strict=True))
+                    for v in zip(*boot.params.values(), strict=True)
+                ]
+                needed = over_samples(
+                    law, samples, lambda p: budget_for_loss(law, p, args.target_loss)
+                )
+                target["interval"] = list(percentile_interval(needed[np.isfinite(needed)]))
+                target["reachable_fraction"] = float(np.isfinite(needed).mean())
+            out["target"] = target
+    except PlanningError as err:
+        raise CliError(str(err)) from None
     return out
 
 

@@ -135,3 +135,21 @@ def test_laws_lists_every_family(capsys: pytest.CaptureFixture[str]) -> None:
 
     out = run_json(capsys, "laws")
     assert [law["name"] for law in out["laws"]] == list(LAWS)
+
+
+def test_plan_real_world_constraints(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_json(
+        capsys, "plan", CHINCHILLA, "--compute", "5.76e23", "--drop-highest-loss", "5",
+        "--inference-tokens", "1e13", "--unique-tokens", "3e11", "--target-loss", "2.0",
+    )  # fmt: skip
+    assert out["inference"]["params"] < out["params_opt"]
+    assert out["inference"]["saving"] > 0
+    assert out["data_constrained"]["exceeds_unique"] is True
+    assert out["data_constrained"]["epochs"] == pytest.approx(out["tokens_opt"] / 3e11)
+    assert out["target"]["compute"] < 5.76e23  # loss 2.0 is above the optimum at 5.76e23
+
+
+def test_unreachable_target_loss_exits_2() -> None:
+    proc = run_cli("plan", CHINCHILLA, "--compute", "1e22", "--target-loss", "1.0")
+    assert proc.returncode == 2
+    assert "irreducible" in proc.stderr
