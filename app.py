@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._ui import current_dataset, set_query
+from pages._ui import (
+    DATASET_SCOPED_KEYS,
+    DATASET_SCOPED_QUERY,
+    current_dataset,
+    set_query,
+)
 
 st.set_page_config(page_title="Scalescope", page_icon=":material/monitoring:", layout="wide")
 
@@ -40,6 +45,12 @@ def dataset_picker() -> None:
 
     def follow_picker() -> None:
         st.session_state["dataset"] = st.session_state["dataset_picker"]
+        # Settings that belong to the previous dataset (its run-exclusion default) go back to
+        # the new dataset's defaults.
+        for key in DATASET_SCOPED_KEYS:
+            st.session_state.pop(key, None)
+        for key in DATASET_SCOPED_QUERY:
+            st.query_params.pop(key, None)
 
     picked = st.sidebar.selectbox("Dataset", names, key="dataset_picker", on_change=follow_picker)
     st.session_state["dataset"] = picked

@@ -15,7 +15,14 @@ import streamlit as st
 
 from scaling_core.allocation import allocation_samples, optimal_allocation
 from scaling_core.fitting import FitInputError, FitResult
-from scaling_core.schema import RunTable
+from scaling_core.methods import (
+    MethodInputError,
+    MethodResult,
+    detect_isoflop_groups,
+    envelope_method,
+    isoflop_method,
+)
+from scaling_core.schema import FLOPS_PER_PARAM_TOKEN, RunTable
 from scaling_core.store import (
     DatasetInfo,
     Store,
@@ -31,6 +38,11 @@ DATASET_DEFAULTS: dict[str, dict[str, int]] = {CHINCHILLA_NAME: {"drop": 5}}
 """Per-dataset view defaults: Epoch AI fit the 240 lowest-loss of the 245 Chinchilla runs."""
 
 DEFAULT_RESAMPLES = 200
+
+DATASET_SCOPED_KEYS = ("drop", "plan_drop", "iso_exclude", "target_loss", "unique_tokens")
+"""Widget keys whose values only make sense for one dataset: reset when the dataset changes."""
+DATASET_SCOPED_QUERY = ("drop",)
+"""URL settings reset with the dataset (the dataset's own default applies)."""
 
 
 def ensure_navigation() -> None:
@@ -202,6 +214,52 @@ def frontier_bands(
         n_resamples,
         min_compute,
     )
+
+
+@st.cache_data(show_spinner="Methods 1 and 2…", max_entries=32)
+def cached_methods(
+    name: str,
+    sha256: str,
+    reduction: str,
+    spec: FitSpec,
+    rel_tolerance: float,
+    excluded: tuple[int, ...],
+    n_resamples: int,
+) -> dict[str, MethodResult | str]:
+    """Methods 1 (envelope, from step-level curves) and 2 (isoFLOP parabolas): each a result or
+    the precise reason it does not apply to this dataset."""
+    runs = prepare_runs(spec, load_runs(name, sha256, reduction))
+    out: dict[str, MethodResult | str] = {}
+    curves = get_store().load_points(name)
+    params = curves["params"].to_numpy(float)
+    tokens = curves["tokens"].to_numpy(float)
+    # Files that log FLOPs rather than tokens: D = C/(6N), as for the run table.
+    derived = curves["flops"].to_numpy(float) / (FLOPS_PER_PARAM_TOKEN * params)
+    tokens = np.where(np.isfinite(tokens), tokens, derived)
+    try:
+        out["envelope"] = envelope_method(
+            curves["run"].astype(str).to_numpy(),
+            params,
+            tokens,
+            curves["loss"].to_numpy(float),
+            n_resamples=n_resamples,
+        )
+    except (MethodInputError, KeyError) as err:
+        out["envelope"] = str(err)
+    groups = detect_isoflop_groups(runs.compute, rel_tolerance)
+    groups = np.where(np.isin(groups, excluded), -1, groups)
+    try:
+        out["isoflop"] = isoflop_method(
+            runs.params,
+            runs.tokens,
+            runs.loss,
+            runs.compute,
+            groups=groups,
+            n_resamples=n_resamples,
+        )
+    except MethodInputError as err:
+        out["isoflop"] = str(err)
+    return out
 
 
 def dataset_default(info: DatasetInfo, key: str, fallback: int) -> int:

@@ -13,6 +13,7 @@ import streamlit as st
 from pages._ui import (
     bootstrap_with_progress,
     cached_fit,
+    cached_methods,
     current_dataset,
     dataset_default,
     ensure_navigation,
@@ -30,6 +31,7 @@ from scaling_core.allocation import (
 )
 from scaling_core.hardware import ACCELERATORS, flops_from_hours, hours_from_flops
 from scaling_core.laws import LAWS, is_joint
+from scaling_core.methods import compare_methods, detect_isoflop_groups
 from scaling_core.planning import (
     R_STAR_DATA,
     PlanningError,
@@ -223,6 +225,97 @@ with right:
         key="frontier_chart",
     )
     st.caption("Bands: 95% bootstrap intervals; they widen as the budget leaves the data.")
+
+# ------------------------------------------------------------ the three methods side by side
+st.subheader("Three methods side by side")
+method_cols = st.columns([1, 2])
+tolerance = method_cols[0].slider(
+    "IsoFLOP grouping tolerance (± relative compute)",
+    0.02,
+    0.5,
+    0.1,
+    0.01,
+    key="iso_tol",
+    help="Runs whose compute lies within this fraction of a budget's centre form one isoFLOP "
+    "profile (Method 2).",
+)
+detected = detect_isoflop_groups(runs.compute, tolerance)
+budget_labels = {
+    int(g): f"C ≈ {np.exp(np.mean(np.log(runs.compute[detected == g]))):.2g} "
+    f"({int(np.sum(detected == g))} runs)"
+    for g in np.unique(detected[detected >= 0])
+}
+excluded = method_cols[1].multiselect(
+    "Leave out isoFLOP budgets", list(budget_labels), format_func=budget_labels.get,
+    key="iso_exclude",
+)  # fmt: skip
+methods = cached_methods(
+    info.name,
+    info.sha256,
+    info.reduction,
+    spec,
+    tolerance,
+    tuple(sorted(excluded)),
+    int(resamples),
+)
+NO_INTERVAL = (np.nan, np.nan)
+
+
+def with_ci(value: float, interval: tuple[float, float], fmt=lambda v: f"{v:.3f}") -> str:
+    """'value [low, high]' in one cell."""
+    return f"{fmt(value)} [{fmt(interval[0])}, {fmt(interval[1])}]"
+
+
+def method_row(label: str, a: float, a_ci, b: float, b_ci, n: float, n_ci, tpp: float, tpp_ci,
+               note: str) -> dict[str, str]:  # fmt: skip
+    return {
+        "method": label,
+        "a (N* ∝ C^a)": with_ci(a, a_ci),
+        "b (D* ∝ C^b)": with_ci(b, b_ci),
+        f"N* at {budget:.3g}": with_ci(n, n_ci, charts.engineering),
+        "tokens/param": with_ci(tpp, tpp_ci, lambda v: f"{v:.3g}"),
+        "note": note,
+    }
+
+
+rows, comparable = [], {}
+for key, label in (("envelope", "1 · minimum envelope"), ("isoflop", "2 · isoFLOP parabolas")):
+    result = methods[key]
+    if isinstance(result, str):
+        rows.append({"method": label, "note": result})
+        continue
+    at = result.interval_at(budget)
+    rows.append(method_row(
+        label, result.a, result.a_interval, result.b, result.b_interval,
+        result.params_at(budget), at["params_opt"], result.tokens_per_param_at(budget),
+        at["tokens_per_param"], " ".join(result.warnings) or f"{result.n_runs} runs",
+    ))  # fmt: skip
+    comparable[key] = (result.a, result.a_interval)
+if law.name == "chinchilla":
+    joint = allocation_exponents(fit.params)
+    rows.append(method_row(
+        "3 · joint fit", joint["a"], intervals.get("a", NO_INTERVAL), joint["b"],
+        intervals.get("b", NO_INTERVAL), alloc.params_opt,
+        intervals.get("params_opt", NO_INTERVAL), alloc.tokens_per_param,
+        intervals.get("tokens_per_param", NO_INTERVAL), f"{fit.n_points} runs, {law.name} law",
+    ))  # fmt: skip
+    comparable["joint"] = (joint["a"], intervals.get("a", NO_INTERVAL))
+st.dataframe(pd.DataFrame(rows), hide_index=True, key="methods_table")
+disagreements = compare_methods(comparable)
+for sentence in disagreements:
+    st.warning(sentence)
+if len(comparable) > 1 and not disagreements:
+    st.success("The methods' exponent intervals overlap: they agree.")
+isoflop = methods["isoflop"]
+if not isinstance(isoflop, str):
+    st.plotly_chart(
+        charts.isoflop_groups_figure(groups=isoflop.groups, params=runs.params, loss=runs.loss),
+        key="isoflop_groups_chart",
+    )
+    st.caption(
+        "Method 2's evidence: each budget's runs, its parabola over the sampled range and "
+        "the vertex (★). A vertex near the edge of its sampled range is biased."
+    )
 
 # ---------------------------------------------------------------------- the inverse question
 samples = (

@@ -387,3 +387,68 @@ def frontier_figure(
     yt, yl = log_ticks(all_y)
     fig.update_yaxes(tickvals=yt, ticktext=yl)
     return fig
+
+
+def isoflop_groups_figure(
+    *,
+    groups: Sequence,
+    params: np.ndarray,
+    loss: np.ndarray,
+) -> go.Figure:
+    """Method 2's evidence: each budget's runs, its fitted parabola over the sampled N range,
+    and the vertex (N_opt). Skipped budgets are drawn grey with their reason on hover.
+
+    ``groups`` are :class:`scaling_core.methods.IsoflopGroup`; ``params``/``loss`` index by
+    their ``members``.
+    """
+    fig = go.Figure()
+    for k, group in enumerate(groups):
+        color = PALETTE[k % len(PALETTE)] if group.used else "#9e9e9e"
+        label = f"C ≈ {group.compute:.2g}" + ("" if group.used else " (skipped)")
+        members = np.asarray(group.members)
+        fig.add_trace(
+            go.Scatter(
+                x=params[members],
+                y=loss[members],
+                mode="markers",
+                name=label,
+                legendgroup=label,
+                marker={"color": color, "size": 7},
+                hovertemplate=f"{label}<br>N=%{{x:.3s}}<br>loss=%{{y:.4f}}<extra>{group.reason}</extra>",
+            )
+        )
+        n_grid = np.geomspace(group.params_min, group.params_max, 60)
+        c0, c1, c2 = group.coefficients
+        x = np.log(n_grid)
+        fig.add_trace(
+            go.Scatter(
+                x=n_grid,
+                y=c0 + c1 * x + c2 * x * x,
+                mode="lines",
+                showlegend=False,
+                legendgroup=label,
+                line={"color": color, "width": 1.5},
+                hoverinfo="skip",
+            )
+        )
+        if group.used:
+            fig.add_trace(
+                go.Scatter(
+                    x=[group.params_opt],
+                    y=[group.loss_opt],
+                    mode="markers",
+                    showlegend=False,
+                    legendgroup=label,
+                    marker={
+                        "color": color,
+                        "size": 13,
+                        "symbol": "star",
+                        "line": {"width": 1, "color": "black"},
+                    },
+                    hovertemplate="N_opt=%{x:.3s}<br>loss=%{y:.4f}<extra></extra>",
+                )
+            )
+    members = (
+        np.concatenate([np.asarray(g.members) for g in groups]) if groups else np.array([], int)
+    )
+    return _axes(fig, "parameters N", "loss", params[members], loss[members])

@@ -14,6 +14,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 MATH_MODULES = (
     "laws", "objectives", "fitting", "batch_optimize", "uncertainty", "allocation", "regimes",
+    "methods", "planning", "hardware",
 )  # fmt: skip
 FORBIDDEN_IN_MATH = {"pandas", "duckdb", "streamlit", "plotly"}
 
