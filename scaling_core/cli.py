@@ -120,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="unique training tokens available: adds epochs, effective data and loss penalty",
     )
     plan.add_argument(
+        "--method",
+        choices=("1", "2", "3"),
+        default="3",
+        help="1 = minimum envelope of training curves, 2 = isoFLOP parabolas, "
+        "3 = joint parametric fit (default)",
+    )
+    plan.add_argument(
         "--target-loss",
         type=_positive_float,
         default=None,
@@ -205,6 +212,63 @@ def cmd_fit(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+METHOD_NAMES = {"1": "envelope", "2": "isoflop", "3": "joint_fit"}
+
+
+def load_points(args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Step-level arrays (run, params, tokens, loss) of FILE or --dataset, for Method 1."""
+    from scaling_core.schema import FLOPS_PER_PARAM_TOKEN
+
+    if args.file:
+        from pathlib import Path
+
+        from scaling_core.ingest import IngestErrors, parse_table
+
+        parsed = parse_table(Path(args.file).name, Path(args.file).read_bytes())
+        if isinstance(parsed, IngestErrors):
+            raise CliError(parsed.summary())
+        points = parsed.points
+    else:
+        from scaling_core.store import Store, StoreError
+
+        try:
+            with Store.open(args.store) as store:
+                points = store.load_points(args.dataset)
+        except (StoreError, KeyError) as err:
+            raise CliError(str(err).strip("'\"")) from None
+    params = points["params"].to_numpy(float)
+    tokens = (
+        points["tokens"].to_numpy(float) if "tokens" in points else np.full_like(params, np.nan)
+    )
+    if "flops" in points:
+        derived = points["flops"].to_numpy(float) / (FLOPS_PER_PARAM_TOKEN * params)
+        tokens = np.where(np.isfinite(tokens), tokens, derived)
+    return {
+        "run": points["run"].astype(str).to_numpy(),
+        "params": params,
+        "tokens": tokens,
+        "loss": points["loss"].to_numpy(float),
+    }
+
+
+def _data_method(args: argparse.Namespace, runs: RunTable) -> Any:
+    """Method 1 or 2 on the runs (or their curves); a CliError when it does not apply."""
+    from scaling_core.methods import MethodInputError, envelope_method, isoflop_method
+
+    resamples = args.bootstrap or 200
+    try:
+        if args.method == "1":
+            p = load_points(args)
+            return envelope_method(
+                p["run"], p["params"], p["tokens"], p["loss"], n_resamples=resamples, seed=args.seed
+            )
+        return isoflop_method(
+            runs.params, runs.tokens, runs.loss, runs.compute, n_resamples=resamples, seed=args.seed
+        )
+    except MethodInputError as err:
+        raise CliError(str(err)) from None
+
+
 def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
     from scaling_core.allocation import allocation_intervals, optimal_allocation
 
@@ -217,7 +281,7 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
     alloc = optimal_allocation(law, fit.params, args.compute)
     out: dict[str, Any] = alloc.to_json()
     out.update(
-        method="joint_fit",
+        method=METHOD_NAMES[args.method],
         law=law.name,
         params=fit.params,
         n_points=fit.n_points,
@@ -225,7 +289,22 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
         extrapolation=args.compute / float(np.max(runs.compute)),
         warnings=list(fit.warnings),
     )
-    if boot is not None:
+    if args.method != "3":
+        result = _data_method(args, runs)
+        n, d = result.params_at(args.compute), result.tokens_at(args.compute)
+        out.update(
+            params_opt=n,
+            tokens_opt=d,
+            tokens_per_param=d / n,
+            # Methods 1 and 2 give N* and D*, not a loss: read it off the joint fit there.
+            loss_opt=float(law.predict(fit.params, {"N": np.array([n]), "D": np.array([d])})[0]),
+            exponents={"a": result.a, "b": result.b},
+            method_detail=result.to_json(),
+            warnings=list(result.warnings) + list(fit.warnings),
+        )
+        out["intervals"] = {k: list(v) for k, v in result.interval_at(args.compute).items()}
+        out["intervals"].update(a=list(result.a_interval), b=list(result.b_interval))
+    elif boot is not None:
         out["intervals"] = {
             k: list(v) for k, v in allocation_intervals(law, boot, args.compute).items()
         }

@@ -153,3 +153,27 @@ def test_unreachable_target_loss_exits_2() -> None:
     proc = run_cli("plan", CHINCHILLA, "--compute", "1e22", "--target-loss", "1.0")
     assert proc.returncode == 2
     assert "irreducible" in proc.stderr
+
+
+def test_plan_method_2_reproduces_approach_2_at_the_gopher_budget(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = run_json(
+        capsys, "plan", CHINCHILLA, "--compute", "5.76e23", "--drop-highest-loss", "5",
+        "--method", "2", "--bootstrap", "100",
+    )  # fmt: skip
+    assert out["method"] == "isoflop"
+    # Hoffmann et al. 2022, Table 3: Approach 2 → 67B parameters at 5.76e23 FLOPs.
+    assert out["params_opt"] == pytest.approx(67e9, rel=0.1)
+    assert out["exponents"]["a"] == pytest.approx(0.49, abs=0.05)
+    low, high = out["intervals"]["params_opt"]
+    assert low < out["params_opt"] < high
+
+
+def test_plan_method_1_needs_curves_and_uses_them(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_json(capsys, "plan", EXAMPLE, "--compute", "1e21", "--method", "1")
+    assert out["method"] == "envelope"
+    assert out["params_opt"] * out["tokens_opt"] * 6 == pytest.approx(1e21)
+    proc = run_cli("plan", CHINCHILLA, "--compute", "1e21", "--method", "1")
+    assert proc.returncode == 2
+    assert "step-level training curves" in proc.stderr
