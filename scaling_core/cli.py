@@ -133,16 +133,60 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="L",
         help="also answer: which budget reaches loss L (with --bootstrap, an interval)",
     )
+    diag = sub.add_parser("diagnose", help="regimes and flags per series, with evidence")
+    _add_source(diag)
+    diag.add_argument(
+        "--metric", default=None, help="column to diagnose (default: the loss-like column)"
+    )
+    diag.add_argument("--x", choices=RESOURCES, default="compute", help="scale variable")
+    diag.add_argument(
+        "--direction",
+        choices=("lower", "higher"),
+        default=None,
+        help="whether lower or higher is better (default: from the metric's name)",
+    )
     laws = sub.add_parser("laws", help="list the law families")
     laws.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def _runs_with_metric(args: argparse.Namespace) -> RunTable:
+    """FILE's runs with the loss column mapped to ``--metric`` (diagnose)."""
+    from pathlib import Path
+
+    from scaling_core.ingest import IngestErrors, read_table, suggest_mapping, validate_table
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as err:
+        raise CliError(f"{args.file}: cannot be read ({err.strerror or err})") from None
+    raw = read_table(Path(args.file).name, data)
+    if isinstance(raw, IngestErrors):
+        raise CliError(raw.summary())
+    if args.metric not in raw.headers:
+        raise CliError(
+            f"{args.file}: no column {args.metric!r}; the columns are "
+            + ", ".join(repr(h) for h in raw.headers)
+        )
+    mapping = dict(suggest_mapping(raw.headers))
+    mapping = {k: v for k, v in mapping.items() if v != args.metric}
+    mapping["loss"] = args.metric
+    parsed = validate_table(raw, mapping)
+    if isinstance(parsed, IngestErrors):
+        raise CliError(parsed.summary())
+    return parsed.run_table(args.reduction or "final")
 
 
 def load_runs(args: argparse.Namespace) -> RunTable:
     """The run table named by FILE or --dataset, with the --drop-highest-loss filter applied."""
     if bool(args.file) == bool(args.dataset):
         raise CliError("give either FILE or --dataset NAME (exactly one)")
-    if args.file:
+    metric = getattr(args, "metric", None)
+    if metric and args.dataset:
+        raise CliError("--metric works with FILE; a stored dataset keeps its mapped loss column")
+    if metric and args.file:
+        runs = _runs_with_metric(args)
+    elif args.file:
         from scaling_core.ingest import IngestError, load_runs_from_file
 
         try:
@@ -354,6 +398,43 @@ def _constraints(args: argparse.Namespace, law: Law, params: dict, boot: Any) ->
     return out
 
 
+def cmd_diagnose(args: argparse.Namespace) -> dict[str, Any]:
+    from scaling_core.diagnose import REGIME_RULE, diagnose, diagnosis_json, infer_direction
+
+    runs = load_runs(args)
+    metric = args.metric or "loss"
+    if args.direction:
+        direction, why = args.direction, "set with --direction"
+    else:
+        direction, why = infer_direction(metric)
+    series = diagnose(runs, args.x, lower_is_better=direction == "lower")
+    flags = [flag.to_json() for s in series for flag in s.flags]
+    return {
+        "metric": metric,
+        "direction": direction,
+        "direction_source": why,
+        "x": args.x,
+        "n_runs": runs.n,
+        "rule": REGIME_RULE,
+        "series": diagnosis_json(runs, series, args.x),
+        "flags": flags,
+        "backtest": _backtest_json(runs, args.x),
+    }
+
+
+def _backtest_json(runs: RunTable, x: str) -> dict[str, Any] | None:
+    """Leave-largest-out backtests of a power law with floor on ``x``; None when too few runs."""
+    try:
+        from scaling_core.backtest import BacktestError, leave_largest_out_curve
+    except ImportError:  # pragma: no cover - the backtest module ships with the core
+        return None
+    try:
+        curve = leave_largest_out_curve(get_law("power"), runs, x=x)
+    except (BacktestError, ValueError):
+        return None
+    return {"law": "power", "cutoffs": [b.to_json() for b in curve]}
+
+
 def cmd_laws(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "laws": [
@@ -372,6 +453,18 @@ def cmd_laws(args: argparse.Namespace) -> dict[str, Any]:
 def _human(command: str, out: dict[str, Any]) -> str:
     if command == "laws":
         return "\n".join(f"{law['name']:<14} {law['title']}" for law in out["laws"])
+    if command == "diagnose":
+        lines = [
+            f"{out['metric']} vs {out['x']} ({out['direction']} is better: "
+            f"{out['direction_source']})"
+        ]
+        for series in out["series"]:
+            counts = {}
+            for point in series["points"]:
+                counts[point["regime"]] = counts.get(point["regime"], 0) + 1
+            lines.append(f"  {series['name']}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        lines += [f"flag [{f['kind']}]: {f['sentence']}" for f in out["flags"]]
+        return "\n".join(lines)
     lines = []
     if command == "plan":
         lines.append(f"budget C = {out['compute']:.3e} FLOPs ({out['law']} joint fit)")
@@ -404,7 +497,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-COMMANDS = {"fit": cmd_fit, "plan": cmd_plan, "laws": cmd_laws}
+COMMANDS = {"fit": cmd_fit, "plan": cmd_plan, "diagnose": cmd_diagnose, "laws": cmd_laws}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -124,3 +124,168 @@ def scaling_direction_flags(
                 )
             )
     return flags
+
+
+# --------------------------------------------------------------------------------------------
+# Per-point regimes: initial · power law · saturated
+# --------------------------------------------------------------------------------------------
+
+REGIMES: tuple[str, ...] = ("initial", "power_law", "saturated")
+
+FLAT_FRACTION = 0.3
+"""A point is in a flat regime when its local log-log slope is under 30% of the steepest."""
+
+REGIME_RULE = (
+    "Scale is cut into 0.1-decade bins and each bin keeps its best value (the envelope: for a "
+    "cloud of runs, the best result reachable at that scale). The local log-log slope of the "
+    "envelope is the least-squares slope over its nearest bins. Points before the steepest "
+    f"part of the curve whose slope is under {FLAT_FRACTION:.0%} of the steepest are "
+    "**initial** (little improvement yet, e.g. near random-guess loss); points after it with "
+    f"slope under {FLAT_FRACTION:.0%} of the steepest, or within {SATURATION_FRACTION:.0%} of "
+    "the fitted floor, are **saturated**; the rest are **power law**, the only part that "
+    "extrapolates."
+)
+"""The rule in words, shown in the UI and the CLI's JSON."""
+
+
+def local_slopes(x: np.ndarray, metric: np.ndarray, window: int | None = None) -> np.ndarray:
+    """d log(metric)/d log(x) at each point, by least squares over its ``window`` nearest
+    neighbours in log x (default max(3, n/4)); points must be sorted by x. Shape (n,)."""
+    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(metric, float))
+    n = lx.size
+    k = min(n, window or max(3, n // 4))
+    slopes = np.zeros(n)
+    for i in range(n):
+        nearest = np.argsort(np.abs(lx - lx[i]), kind="stable")[:k]
+        xs, ys = lx[nearest], ly[nearest]
+        spread = xs - xs.mean()
+        denom = float(spread @ spread)
+        slopes[i] = float(spread @ (ys - ys.mean())) / denom if denom > 0 else 0.0
+    return slopes
+
+
+@dataclass(frozen=True)
+class PointRegimes:
+    """Regime of every point of one series, in the caller's order."""
+
+    regime: np.ndarray
+    """One of :data:`REGIMES` per point (dtype object)."""
+    slope: np.ndarray
+    """Local log-log slope per point."""
+    steepest: float
+    """The steepest improving slope in the series (magnitude)."""
+
+    def count(self, name: str) -> int:
+        return int(np.sum(self.regime == name))
+
+
+BIN_DECADES = 0.1
+"""Points are grouped in bins of 0.1 decade of scale; each bin is represented by its best value."""
+
+
+def _bins(x: np.ndarray) -> np.ndarray:
+    """Bin index per point: 0.1-decade bins in log10 x, numbered from the smallest x."""
+    lx = np.log10(x)
+    return np.floor((lx - lx.min()) / BIN_DECADES + 1e-9).astype(int)
+
+
+def classify_points(
+    x: np.ndarray,
+    metric: np.ndarray,
+    lower_is_better: bool = True,
+    floor: float | None = None,
+) -> PointRegimes:
+    """Label each point initial / power_law / saturated by the rule in :data:`REGIME_RULE`.
+
+    The slopes are those of the *envelope*: the best value in each 0.1-decade bin of scale. A
+    clean single curve is its own envelope; a cloud (many model sizes at each compute, as in an
+    isoFLOP study) is judged by the best result reachable at each scale, not by the spread of
+    sub-optimal runs. ``floor`` (units of the metric) is a fitted irreducible level, if known:
+    points within 5% of it are saturated whatever their slope.
+    """
+    x = np.asarray(x, float)
+    metric = np.asarray(metric, float)
+    bins = _bins(x)
+    used = np.unique(bins)
+    best = np.array([
+        (metric[bins == b].min() if lower_is_better else metric[bins == b].max()) for b in used
+    ])  # fmt: skip
+    centre = np.array([np.exp(np.mean(np.log(x[bins == b]))) for b in used])
+    slopes_env = local_slopes(centre, best)
+    improving = -slopes_env if lower_is_better else slopes_env
+    regime_env = np.full(used.size, "power_law", dtype=object)
+    steepest = float(np.max(improving)) if improving.size else 0.0
+    if steepest > 0 and used.size >= 4:
+        peak = int(np.argmax(improving))
+        flat = improving < FLAT_FRACTION * steepest
+        position = np.arange(used.size)
+        regime_env[flat & (position < peak)] = "initial"
+        regime_env[flat & (position > peak)] = "saturated"
+    where = np.searchsorted(used, bins)
+    regime = regime_env[where].copy()
+    if floor is not None and floor > 0 and lower_is_better:
+        regime[(metric - floor) / metric < SATURATION_FRACTION] = "saturated"
+    return PointRegimes(regime=regime, slope=slopes_env[where], steepest=steepest)
+
+
+def emergence(x: np.ndarray, metric: np.ndarray, higher_is_better: bool = True) -> str | None:
+    """A sentence when the metric jumps suddenly with scale (downstream "emergence"), else None.
+
+    Rule: take the best value per 0.1-decade bin of scale (the envelope); the largest
+    improvement between neighbouring bins is at least 40% of the envelope's whole range and at
+    least 4× the median step, so noise alone does not qualify.
+    """
+    x = np.asarray(x, float)
+    metric = np.asarray(metric, float)
+    bins = _bins(x)
+    used = np.unique(bins)
+    if used.size < 4:
+        return None
+    pick = np.max if higher_is_better else np.min
+    values = np.array([pick(metric[bins == b]) for b in used])
+    scales = np.array([np.exp(np.mean(np.log(x[bins == b]))) for b in used])
+    steps = np.diff(values) if higher_is_better else -np.diff(values)
+    span = float(values.max() - values.min())
+    if span <= 0:
+        return None
+    i = int(np.argmax(steps))
+    jump = float(steps[i])
+    typical = float(np.median(np.abs(steps)))
+    if jump >= 0.4 * span and jump >= 4 * max(typical, 1e-12):
+        return (
+            f"Sudden jump (emergence): the metric improves by {jump:.3g} between scale "
+            f"{scales[i]:.3g} and {scales[i + 1]:.3g} — {jump / span:.0%} of its whole range in "
+            "one step, so a smooth power law will not forecast it."
+        )
+    return None
+
+
+def too_small_for_data(params: np.ndarray, tokens: np.ndarray, loss: np.ndarray) -> list[str]:
+    """Data-scaling series whose model is too small to show data gains, as sentences.
+
+    A model size's loss-vs-tokens series is flagged when its largest-token points are
+    saturated (local slope under 30% of its steepest) while a larger model reaches a lower loss
+    with no more tokens: the model, not the data, is the limit, so this series understates the
+    data exponent.
+    """
+    out = []
+    for n in np.unique(params):
+        mine = params == n
+        if np.unique(tokens[mine]).size < 4:
+            continue
+        regimes = classify_points(tokens[mine], loss[mine])
+        d_sorted = np.argsort(tokens[mine])
+        tail = regimes.regime[d_sorted][-2:]
+        if not np.all(tail == "saturated"):
+            continue
+        d_max = float(tokens[mine].max())
+        best_mine = float(loss[mine].min())
+        larger = (params > n) & (tokens <= d_max)
+        if larger.any() and float(loss[larger].min()) < best_mine:
+            out.append(
+                f"The data-scaling series at N = {n:.3g} parameters flattens at loss "
+                f"{best_mine:.4g} while a larger model reaches {float(loss[larger].min()):.4g} "
+                f"with at most {d_max:.3g} tokens: this model is too small to show data gains, "
+                "so a data exponent fitted to it is biased low."
+            )
+    return out

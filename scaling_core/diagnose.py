@@ -1,0 +1,198 @@
+"""Regime diagnostics of a run table: per series, each point's regime and the flags with evidence.
+
+A *series* is the metric against one resource: one per group when the runs carry a group
+column (architecture, recipe), one per model size for a data-scaling view (x = tokens with
+several sizes), else all runs together. This module composes :mod:`scaling_core.regimes` (and the
+backtest) into the ``diagnose`` answer the CLI prints and the Regimes page draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scaling_core.fitting import FitInputError, fit_law
+from scaling_core.laws import get_law
+from scaling_core.regimes import (
+    REGIME_RULE,
+    PointRegimes,
+    classify_points,
+    emergence,
+    slope_evidence,
+    too_small_for_data,
+)
+from scaling_core.schema import RESOURCE_LABELS, RunTable
+
+LOWER_IS_BETTER_WORDS = ("loss", "error", "err", "perplexity", "ppl", "nll", "bpb", "bpc")
+HIGHER_IS_BETTER_WORDS = ("acc", "accuracy", "score", "f1", "exact", "pass", "win", "bleu")
+MIN_SERIES_POINTS = 3
+
+
+def infer_direction(metric_name: str) -> tuple[str, str]:
+    """("lower" | "higher", why) from the metric's name; unknown names assume lower."""
+    name = metric_name.lower()
+    if any(word in name for word in HIGHER_IS_BETTER_WORDS):
+        return "higher", f"inferred from the name {metric_name!r} (accuracy-like: higher is better)"
+    if any(word in name for word in LOWER_IS_BETTER_WORDS):
+        return "lower", f"inferred from the name {metric_name!r} (loss-like: lower is better)"
+    return "lower", f"assumed lower is better: {metric_name!r} names no known metric"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One finding on a series: a kind from the contract, a sentence, and its evidence."""
+
+    kind: str
+    """"inverse_scaling", "non_scaling", "saturated", "initial", "emergence", "too_small_model"."""
+    series: str
+    sentence: str
+    evidence: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "series": self.series,
+            "sentence": self.sentence,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass(frozen=True)
+class SeriesDiagnosis:
+    """A series, its points' regimes and its flags."""
+
+    name: str
+    indices: np.ndarray = field(repr=False)
+    """Rows of the run table in this series."""
+    x: np.ndarray = field(repr=False)
+    metric: np.ndarray = field(repr=False)
+    regimes: PointRegimes
+    flags: tuple[Flag, ...]
+    floor: float | None
+    """The floor of a power law with floor fitted to this series (lower-is-better only)."""
+
+
+def split_series(runs: RunTable, x: str) -> dict[str, np.ndarray]:
+    """Series name → row indices (see the module docstring for the rule)."""
+    if runs.group.size:
+        labels = runs.group.astype(str)
+        return {f"group {g}": np.flatnonzero(labels == g) for g in np.unique(labels)}
+    if x == "tokens" and np.unique(runs.params).size > 1:
+        out = {}
+        for n in np.unique(runs.params):
+            rows = np.flatnonzero(runs.params == n)
+            if rows.size >= MIN_SERIES_POINTS:
+                out[f"N = {n:.3g}"] = rows
+        if out:
+            return out
+    return {"all runs": np.arange(runs.n)}
+
+
+def _series_floor(x: np.ndarray, metric: np.ndarray) -> float | None:
+    try:
+        fit = fit_law(get_law("power"), {"x": x}, metric)
+    except FitInputError:
+        return None
+    return fit.params["c"] if fit.params["c"] > 1e-9 else None
+
+
+def diagnose_series(name: str, x: np.ndarray, metric: np.ndarray, lower_is_better: bool,
+                    x_label: str, indices: np.ndarray) -> SeriesDiagnosis:  # fmt: skip
+    """Regimes and flags of one series."""
+    floor = _series_floor(x, metric) if lower_is_better and x.size >= 5 else None
+    regimes = classify_points(x, metric, lower_is_better, floor)
+    flags: list[Flag] = []
+    evidence = slope_evidence(x, metric)
+    if evidence is not None:
+        interval = {"slope": evidence.slope, "ci_low": evidence.low, "ci_high": evidence.high,
+                    "n_points": evidence.n_points}  # fmt: skip
+        text = f"log-log slope {evidence.slope:+.3f} (95% CI {evidence.low:+.3f} to " \
+               f"{evidence.high:+.3f}) over {evidence.n_points} runs"  # fmt: skip
+        if evidence.worsens(lower_is_better):
+            flags.append(Flag("inverse_scaling", name,
+                              f"Inverse scaling in {name}: the metric gets worse as {x_label} "
+                              f"grows, {text}.", interval))  # fmt: skip
+        elif evidence.flat():
+            flags.append(Flag("non_scaling", name,
+                              f"No scaling trend in {name}: {text}; the interval includes 0.",
+                              interval))  # fmt: skip
+    for kind, what in (("saturated", "close to their floor"), ("initial", "before the power law")):
+        count = regimes.count(kind)
+        if count:
+            at = x[regimes.regime == kind]
+            flags.append(Flag(
+                kind, name,
+                f"{count} of {x.size} points in {name} are {kind} ({what}, {x_label} "
+                f"{at.min():.3g}–{at.max():.3g}): exclude them from fits that extrapolate.",
+                {"n_points": count, "x_min": float(at.min()), "x_max": float(at.max()),
+                 "steepest_slope": regimes.steepest, "floor": floor},
+            ))  # fmt: skip
+    # Emergence is a property of downstream (higher-is-better) metrics, not of losses.
+    jump = None if lower_is_better else emergence(x, metric, higher_is_better=True)
+    if jump is not None:
+        flags.append(Flag("emergence", name, jump, {}))
+    return SeriesDiagnosis(name, indices, x, metric, regimes, tuple(flags), floor)
+
+
+def diagnose(runs: RunTable, x: str = "compute", lower_is_better: bool = True
+             ) -> list[SeriesDiagnosis]:  # fmt: skip
+    """Every series of ``runs`` against resource ``x``, diagnosed."""
+    values = runs.resource(x)
+    out = []
+    for name, rows in split_series(runs, x).items():
+        out.append(diagnose_series(name, values[rows], runs.loss[rows], lower_is_better,
+                                   RESOURCE_LABELS[x], rows))  # fmt: skip
+    if x == "tokens" and lower_is_better:
+        extra = [
+            Flag("too_small_model", "all runs", sentence, {})
+            for sentence in too_small_for_data(runs.params, runs.tokens, runs.loss)
+        ]
+        if extra and out:
+            first = out[0]
+            out[0] = SeriesDiagnosis(
+                first.name,
+                first.indices,
+                first.x,
+                first.metric,
+                first.regimes,
+                first.flags + tuple(extra),
+                first.floor,
+            )
+    return out
+
+
+def diagnosis_json(runs: RunTable, series: list[SeriesDiagnosis], x: str) -> list[dict]:
+    """The ``series`` part of the CLI's JSON."""
+    return [
+        {
+            "name": s.name,
+            "n_points": int(s.x.size),
+            "floor": s.floor,
+            "points": [
+                {
+                    "run": str(runs.run[i]),
+                    "x": float(xv),
+                    "value": float(v),
+                    "regime": str(r),
+                    "local_slope": float(sl),
+                }
+                for i, xv, v, r, sl in zip(
+                    s.indices, s.x, s.metric, s.regimes.regime, s.regimes.slope, strict=True
+                )
+            ],
+            "flags": [f.to_json() for f in s.flags],
+        }
+        for s in series
+    ]
+
+
+__all__ = [
+    "REGIME_RULE",
+    "Flag",
+    "SeriesDiagnosis",
+    "diagnose",
+    "diagnosis_json",
+    "infer_direction",
+    "split_series",
+]
