@@ -423,16 +423,17 @@ def cmd_diagnose(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _backtest_json(runs: RunTable, x: str) -> dict[str, Any] | None:
-    """Leave-largest-out backtests of a power law with floor on ``x``; None when too few runs."""
+    """Leave-largest-out backtests (None when too few runs): the Chinchilla joint law when the
+    runs vary both N and D, else a power law with floor on ``x``; cutoffs move along ``x``."""
+    from scaling_core.backtest import BacktestError, leave_largest_out_curve
+
+    joint = np.unique(runs.params).size > 1 and np.unique(runs.tokens).size > 1
+    law = get_law("chinchilla" if joint else "power")
     try:
-        from scaling_core.backtest import BacktestError, leave_largest_out_curve
-    except ImportError:  # pragma: no cover - the backtest module ships with the core
-        return None
-    try:
-        curve = leave_largest_out_curve(get_law("power"), runs, x=x)
+        curve = leave_largest_out_curve(law, runs, x=x)
     except (BacktestError, ValueError):
         return None
-    return {"law": "power", "cutoffs": [b.to_json() for b in curve]}
+    return {"law": law.name, "cutoffs": [b.to_json() for b in curve]}
 
 
 def cmd_laws(args: argparse.Namespace) -> dict[str, Any]:
