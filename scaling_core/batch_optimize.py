@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MAX_BACKTRACKS = 16
+"""Step shrinks per iteration: three halvings, then tenfold cuts (down to ~1e-16 of the step)."""
+
 BatchFunction = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """``f(theta (b, p), rows (b,) int) -> (values (b,), gradients (b, p))`` for the given rows."""
 
@@ -94,7 +97,10 @@ def batched_lbfgs(
         f_new = np.full(rows.size, np.inf)
         g_new = np.zeros((rows.size, x.shape[1]))
         pending = np.ones(rows.size, dtype=bool)
-        for _ in range(40):  # backtracking: halve the step until Armijo holds
+        for attempt in range(MAX_BACKTRACKS):  # shrink the step until Armijo holds
+            # A row whose step no longer moves x (relative 1e-14) is at its optimum: stop it.
+            size = np.max(np.abs(step[:, None] * direction), axis=1)
+            pending &= size > 1e-14 * (1.0 + np.max(np.abs(x[rows]), axis=1))
             idx = np.flatnonzero(pending)
             if idx.size == 0:
                 break
@@ -105,8 +111,8 @@ def batched_lbfgs(
             done = idx[ok]
             x_new[done], f_new[done], g_new[done] = trial[ok], ft[ok], gt[ok]
             pending[done] = False
-            step[idx[~ok]] *= 0.5
-        failed = pending  # no acceptable step: the row is at its optimum to float precision
+            step[idx[~ok]] *= 0.5 if attempt < 3 else 0.1
+        failed = np.isinf(f_new)  # no acceptable step: the row is at its optimum (float precision)
         good = ~failed
         r_good = rows[good]
         s = x_new[good] - x[r_good]

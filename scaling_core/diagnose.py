@@ -15,7 +15,9 @@ import numpy as np
 from scaling_core.fitting import FitInputError, fit_law
 from scaling_core.laws import get_law
 from scaling_core.regimes import (
+    FLAT_FRACTION,
     REGIME_RULE,
+    SATURATION_FRACTION,
     PointRegimes,
     classify_points,
     emergence,
@@ -99,11 +101,18 @@ def _series_floor(x: np.ndarray, metric: np.ndarray) -> float | None:
 
 def diagnose_series(name: str, x: np.ndarray, metric: np.ndarray, lower_is_better: bool,
                     x_label: str, indices: np.ndarray) -> SeriesDiagnosis:  # fmt: skip
-    """Regimes and flags of one series."""
+    """Regimes and flags of one series.
+
+    A series without a detectable trend (slope interval including zero) has not started to
+    scale: all its points are *initial*, and it is not searched for saturation or emergence.
+    """
     floor = _series_floor(x, metric) if lower_is_better and x.size >= 5 else None
+    if floor is not None and floor >= metric.min():
+        floor = None  # a fitted floor above observed values is a poor fit, not evidence
     regimes = classify_points(x, metric, lower_is_better, floor)
     flags: list[Flag] = []
     evidence = slope_evidence(x, metric)
+    flat = evidence is not None and evidence.flat()
     if evidence is not None:
         interval = {"slope": evidence.slope, "ci_low": evidence.low, "ci_high": evidence.high,
                     "n_points": evidence.n_points}  # fmt: skip
@@ -113,25 +122,40 @@ def diagnose_series(name: str, x: np.ndarray, metric: np.ndarray, lower_is_bette
             flags.append(Flag("inverse_scaling", name,
                               f"Inverse scaling in {name}: the metric gets worse as {x_label} "
                               f"grows, {text}.", interval))  # fmt: skip
-        elif evidence.flat():
+        elif flat:
             flags.append(Flag("non_scaling", name,
                               f"No scaling trend in {name}: {text}; the interval includes 0.",
                               interval))  # fmt: skip
-    for kind, what in (("saturated", "close to their floor"), ("initial", "before the power law")):
+    if flat:
+        regimes = PointRegimes(
+            regime=np.full(x.size, "initial", dtype=object), slope=regimes.slope,
+            steepest=regimes.steepest,
+        )  # fmt: skip
+    for kind in ("saturated", "initial"):
         count = regimes.count(kind)
-        if count:
-            at = x[regimes.regime == kind]
-            flags.append(Flag(
-                kind, name,
-                f"{count} of {x.size} points in {name} are {kind} ({what}, {x_label} "
-                f"{at.min():.3g}–{at.max():.3g}): exclude them from fits that extrapolate.",
-                {"n_points": count, "x_min": float(at.min()), "x_max": float(at.max()),
-                 "steepest_slope": regimes.steepest, "floor": floor},
-            ))  # fmt: skip
-    # Emergence is a property of downstream (higher-is-better) metrics, not of losses.
-    jump = None if lower_is_better else emergence(x, metric, higher_is_better=True)
+        if not count or (flat and kind == "initial"):
+            continue  # a flat series is already flagged non_scaling
+        at = x[regimes.regime == kind]
+        why = (
+            f"local log-log slope under {FLAT_FRACTION:.0%} of the steepest "
+            f"({regimes.steepest:.3g})"
+        )
+        if kind == "saturated" and floor is not None:
+            why += f", or within {SATURATION_FRACTION:.0%} of the fitted floor {floor:.4g}"
+        where = "after" if kind == "saturated" else "before"
+        flags.append(Flag(
+            kind, name,
+            f"{count} of {x.size} points in {name} are {kind} ({where} the power-law part: "
+            f"{why}; {x_label} {at.min():.3g}–{at.max():.3g}). Exclude them from fits that "
+            "extrapolate.",
+            {"n_points": count, "x_min": float(at.min()), "x_max": float(at.max()),
+             "steepest_slope": regimes.steepest, "flat_fraction": FLAT_FRACTION,
+             "floor": floor},
+        ))  # fmt: skip
+    # Emergence is a property of downstream (higher-is-better) metrics that do scale.
+    jump = None if (lower_is_better or flat) else emergence(x, metric, higher_is_better=True)
     if jump is not None:
-        flags.append(Flag("emergence", name, jump, {}))
+        flags.append(Flag("emergence", name, jump.sentence, jump.to_json()))
     return SeriesDiagnosis(name, indices, x, metric, regimes, tuple(flags), floor)
 
 

@@ -22,6 +22,7 @@ from scaling_core.batch_optimize import batched_lbfgs
 from scaling_core.laws import Inputs, Law, is_joint, log_inputs
 from scaling_core.objectives import DEFAULT_DELTA, FitData, Objective, get_objective
 from scaling_core.schema import RunTable
+from scaling_core.threads import single_threaded_blas
 
 N_POLISHED_STARTS = 16
 """How many of the best-scoring grid points are polished by L-BFGS-B."""
@@ -424,6 +425,7 @@ def _warnings(
     return out
 
 
+@single_threaded_blas
 def fit_law(
     law: Law,
     X: Inputs,

@@ -218,22 +218,68 @@ def classify_points(
     if steepest > 0 and used.size >= 4:
         peak = int(np.argmax(improving))
         flat = improving < FLAT_FRACTION * steepest
-        position = np.arange(used.size)
-        regime_env[flat & (position < peak)] = "initial"
-        regime_env[flat & (position > peak)] = "saturated"
+        # Phases are contiguous: initial is a flat prefix ending before the steepest part,
+        # saturated a flat suffix starting after it (a lone flat bin mid-curve is noise).
+        prefix = np.cumprod(flat[:peak]).astype(bool)
+        suffix = np.cumprod(flat[peak + 1 :][::-1]).astype(bool)[::-1]
+        regime_env[:peak][prefix] = "initial"
+        regime_env[peak + 1 :][suffix] = "saturated"
     where = np.searchsorted(used, bins)
     regime = regime_env[where].copy()
-    if floor is not None and floor > 0 and lower_is_better:
+    if floor is not None and 0 < floor < metric.min() and lower_is_better:
         regime[(metric - floor) / metric < SATURATION_FRACTION] = "saturated"
     return PointRegimes(regime=regime, slope=slopes_env[where], steepest=steepest)
 
 
-def emergence(x: np.ndarray, metric: np.ndarray, higher_is_better: bool = True) -> str | None:
-    """A sentence when the metric jumps suddenly with scale (downstream "emergence"), else None.
+EMERGENCE_SHARE = 0.4
+"""A jump must carry at least 40% of the envelope's whole range…"""
+EMERGENCE_RATE = 3.0
+"""…at a rate (per decade of scale) at least 3× the series' average rate…"""
+EMERGENCE_NOISE = 4.0
+"""…and at least 4× the median step between neighbouring scales (so noise does not qualify)."""
 
-    Rule: take the best value per 0.1-decade bin of scale (the envelope); the largest
-    improvement between neighbouring bins is at least 40% of the envelope's whole range and at
-    least 4× the median step, so noise alone does not qualify.
+
+@dataclass(frozen=True)
+class Emergence:
+    """A sudden jump in a metric with scale, with the numbers behind the judgement."""
+
+    jump: float
+    """Improvement across the jump (units of the metric)."""
+    scale_from: float
+    scale_to: float
+    share: float
+    """Jump as a fraction of the envelope's whole range."""
+    rate_ratio: float
+    """Jump per decade over the series' average change per decade."""
+
+    @property
+    def sentence(self) -> str:
+        return (
+            f"Sudden jump (emergence): the metric improves by {self.jump:.3g} between scale "
+            f"{self.scale_from:.3g} and {self.scale_to:.3g} — {self.share:.0%} of its whole range "
+            f"at {self.rate_ratio:.1f}× its average rate per decade, so a smooth power law will "
+            "not forecast it."
+        )
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "jump": self.jump,
+            "scale_from": self.scale_from,
+            "scale_to": self.scale_to,
+            "share_of_range": self.share,
+            "rate_ratio": self.rate_ratio,
+        }
+
+
+def emergence(x: np.ndarray, metric: np.ndarray, higher_is_better: bool = True
+              ) -> Emergence | None:  # fmt: skip
+    """The sudden jump of a metric with scale (downstream "emergence"), or None.
+
+    Rule: take the best value per 0.1-decade bin of scale (the envelope). The largest
+    improvement between neighbouring bins must carry ≥ 40% of the envelope's range, at a rate
+    per decade ≥ 3× the series' average, and be ≥ 4× the median step. A steady climb with
+    unevenly spaced sizes is not a jump; neither is noise on a flat series (callers also skip
+    series whose slope interval includes zero).
     """
     x = np.asarray(x, float)
     metric = np.asarray(metric, float)
@@ -245,18 +291,21 @@ def emergence(x: np.ndarray, metric: np.ndarray, higher_is_better: bool = True) 
     values = np.array([pick(metric[bins == b]) for b in used])
     scales = np.array([np.exp(np.mean(np.log(x[bins == b]))) for b in used])
     steps = np.diff(values) if higher_is_better else -np.diff(values)
+    decades = np.diff(np.log10(scales))
     span = float(values.max() - values.min())
-    if span <= 0:
+    total_decades = float(np.log10(scales[-1] / scales[0]))
+    if span <= 0 or total_decades <= 0:
         return None
     i = int(np.argmax(steps))
     jump = float(steps[i])
+    rate_ratio = (jump / decades[i]) / (span / total_decades)
     typical = float(np.median(np.abs(steps)))
-    if jump >= 0.4 * span and jump >= 4 * max(typical, 1e-12):
-        return (
-            f"Sudden jump (emergence): the metric improves by {jump:.3g} between scale "
-            f"{scales[i]:.3g} and {scales[i + 1]:.3g} — {jump / span:.0%} of its whole range in "
-            "one step, so a smooth power law will not forecast it."
-        )
+    if (
+        jump >= EMERGENCE_SHARE * span
+        and rate_ratio >= EMERGENCE_RATE
+        and jump >= EMERGENCE_NOISE * max(typical, 1e-12)
+    ):
+        return Emergence(jump, float(scales[i]), float(scales[i + 1]), jump / span, rate_ratio)
     return None
 
 

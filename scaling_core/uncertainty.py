@@ -20,6 +20,7 @@ from scaling_core.batch_optimize import batched_lbfgs
 from scaling_core.fitting import FitResult, _box
 from scaling_core.laws import Inputs, Law, log_inputs
 from scaling_core.objectives import FitData, get_objective
+from scaling_core.threads import single_threaded_blas
 
 DEFAULT_RESAMPLES = 1000
 CHUNK = 250
@@ -55,6 +56,7 @@ def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float
     return (float(low), float(high))
 
 
+@single_threaded_blas
 def bootstrap_fit(
     law: Law,
     X: Inputs,

@@ -56,9 +56,15 @@ def test_emergence_needs_a_real_jump() -> None:
     x = np.geomspace(1e7, 1e11, 20)
     jump = np.where(x < 1e9, 0.25, 0.8) + rng.normal(0, 0.01, x.size)
     smooth = 0.25 + 0.55 * (np.log10(x) - 7) / 4 + rng.normal(0, 0.01, x.size)
-    sentence = emergence(x, jump)
-    assert sentence is not None and "Sudden jump" in sentence and "e+08" in sentence
+    found = emergence(x, jump)
+    assert found is not None and "Sudden jump" in found.sentence
+    assert found.scale_from < 1e9 < found.scale_to
+    assert found.share > 0.9 and found.rate_ratio > 3
+    assert f"{found.jump:.3g}" in found.sentence
     assert emergence(x, smooth) is None
+    # A steady climb over unevenly spaced sizes is not a jump.
+    uneven = np.array([1e7, 1.2e7, 1.5e7, 1e9, 1.2e9, 1.5e9, 2e9, 3e9])
+    assert emergence(uneven, 0.1 * np.log10(uneven)) is None
 
 
 def test_too_small_model_is_named() -> None:
