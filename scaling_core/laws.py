@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,6 +128,17 @@ class Law(ABC):
         """Both at once; laws whose two share work override this (it is the fitting hot path)."""
         return self.log_predict(theta, U), self.log_jacobian(theta, U)
 
+    def log_predict_with_vjp(
+        self, theta: np.ndarray, U: Inputs
+    ) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        """log L̂ and a function mapping a cotangent ``c`` (shape of log L̂) to Σₙ cₙ·∂log L̂ₙ/∂θ.
+
+        Objectives only need this vector-Jacobian product, not the Jacobian; laws can skip
+        building the ``(…, n, p)`` array (the bootstrap's hot path).
+        """
+        log_pred, jac = self.log_predict_and_jacobian(theta, U)
+        return log_pred, lambda cot: np.einsum("...n,...np->...p", cot, jac)
+
     def predict(self, params: dict[str, float], X: Inputs) -> np.ndarray:
         """The metric (linear units) at inputs ``X`` (linear units) for public ``params``."""
         return np.exp(self.log_predict(self.from_public(params), log_inputs(X)))
@@ -186,6 +198,32 @@ class _PowerSum(Law):
         if self.floor_index is not None:
             jac[..., self.floor_index] = shifted[-1] / total
         return log_pred, jac
+
+    def log_predict_with_vjp(
+        self, theta: np.ndarray, U: Inputs
+    ) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        logs = self._log_terms(theta, U)
+        top = logs[0]
+        for t in logs[1:]:
+            top = np.maximum(top, t)
+        shifted = [np.exp(t - top) for t in logs]
+        total = shifted[0]
+        for s_k in shifted[1:]:
+            total = total + s_k
+        log_pred = top + np.log(total)
+
+        def vjp(cot: np.ndarray) -> np.ndarray:
+            grad = np.empty((*cot.shape[:-1], self.n_params))
+            weighted = cot / total
+            for k, (name, ia, ib) in enumerate(self.terms):
+                share = weighted * shifted[k]
+                grad[..., ia] = share.sum(axis=-1)
+                grad[..., ib] = -(share * U[name]).sum(axis=-1)
+            if self.floor_index is not None:
+                grad[..., self.floor_index] = (weighted * shifted[-1]).sum(axis=-1)
+            return grad
+
+        return log_pred, vjp
 
 
 class PowerLaw(_PowerSum):

@@ -123,11 +123,8 @@ class Objective:
         """
         p = law.n_params
         core = theta[..., :p]
-        log_pred, jac = law.log_predict_and_jacobian(core, data.U)
+        log_pred, chain = law.log_predict_with_vjp(core, data.U)
         w = data.weights
-
-        def chain(dvalue_dlogpred: np.ndarray) -> np.ndarray:
-            return np.einsum("...n,...np->...p", dvalue_dlogpred, jac)
 
         if self.name == "ls_linear":
             pred = np.exp(log_pred)
