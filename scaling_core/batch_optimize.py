@@ -5,8 +5,10 @@ five parameters), so a per-fit ``scipy.optimize.minimize`` loop is dominated by 
 not arithmetic. Stacking the resamples as rows of ``(B, n)`` arrays turns 1,000 small fits into one
 sequence of array operations. Problems that have converged are frozen and stop costing anything.
 
-The algorithm is textbook L-BFGS (Nocedal & Wright, Alg. 7.4 two-loop recursion) with a projected
-backtracking Armijo line search onto box bounds; curvature pairs with sᵀy ≤ 0 are skipped.
+The algorithm is textbook L-BFGS (Nocedal & Wright, Alg. 7.4 two-loop recursion) with box bounds
+handled by an active set — variables on a bound whose gradient points outward are held fixed and
+the direction is computed in the free ones — and a projected backtracking Armijo line search;
+curvature pairs with sᵀy ≤ 0 are skipped.
 """
 
 from __future__ import annotations
@@ -86,11 +88,15 @@ def batched_lbfgs(
         hs = [h[rows] for h in s_hist]
         hy = [h[rows] for h in y_hist]
         hr = [h[rows] for h in rho_hist]
-        direction = _two_loop(g[rows], hs, hy, hr)
-        slope = np.sum(direction * g[rows], axis=1)
+        # Active set: a variable on a bound whose gradient pushes outward stays fixed; the
+        # quasi-Newton direction is taken in the free variables only (projected L-BFGS).
+        xr, gr = x[rows], g[rows]
+        fixed = ((xr <= lower) & (gr > 0)) | ((xr >= upper) & (gr < 0))
+        g_free = np.where(fixed, 0.0, gr)
+        direction = np.where(fixed, 0.0, _two_loop(g_free, hs, hy, hr))
+        slope = np.sum(direction * gr, axis=1)
         uphill = slope >= 0
-        direction[uphill] = -g[rows][uphill]  # reset to steepest descent
-        slope[uphill] = -np.sum(g[rows][uphill] ** 2, axis=1)
+        direction[uphill] = -g_free[uphill]  # reset to steepest descent on the free variables
 
         step = np.ones(rows.size)
         x_new = np.empty((rows.size, x.shape[1]))

@@ -61,6 +61,13 @@ def _engineering(value: float) -> str:
     return f"{value:.3e}"
 
 
+def _signed(value: float) -> str:
+    """A number to follow a minus sign in LaTeX: negative values in parentheses, so a formula
+    never shows '--'."""
+    text = _engineering(value)
+    return f"({text})" if value < 0 else text
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """A public parameter: its name, a LaTeX symbol and what it means (with units)."""
@@ -287,6 +294,7 @@ class PurePowerLaw(_PowerSum):
     internal_names = ("log_a", "b")
     terms = (("x", 0, 1),)
     floor_index = None
+    decreasing = False  # b may be negative: the law must be able to fit inverse scaling
 
     def bounds(self) -> list[tuple[float | None, float | None]]:
         return [(-50.0, 120.0), (-5.0, 5.0)]
@@ -575,7 +583,7 @@ class BrokenPowerLaw(Law):
         p = {k: _engineering(v) for k, v in params.items()}
         factors = "".join(
             rf"\left(1 + (x/{p[f'd{i}']})^{{1/{p[f'f{i}']}}}\right)"
-            rf"^{{-{p[f'b{i}']}\cdot{p[f'f{i}']}}}"
+            rf"^{{-{_signed(params[f'b{i}'])}\cdot{p[f'f{i}']}}}"
             for i in range(1, self.n_breaks + 1)
         )
         return rf"L(x) = {p['c']} + {p['a']}\,x^{{{_engineering(-params['b0'])}}}{factors}"
@@ -658,7 +666,8 @@ class SigmoidLaw(Law):
     def formula(self, params: dict[str, float] | None = None) -> str:
         if params is None:
             return r"m(x) = m_{lo} + \frac{m_{hi} - m_{lo}}{1 + (x/x_0)^{-k}}"
-        lo, hi, k, x0 = (_engineering(params[n]) for n in ("lo", "hi", "k", "x0"))
+        lo, hi, x0 = (_engineering(params[n]) for n in ("lo", "hi", "x0"))
+        k = _signed(params["k"])
         return rf"m(x) = {lo} + \frac{{{hi} - {lo}}}{{1 + (x/{x0})^{{-{k}}}}}"
 
 
