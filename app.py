@@ -23,6 +23,7 @@ PAGES = [
         "pages/fit.py", title="Fit", icon=":material/monitoring:", default=True, url_path="fit"
     ),
     st.Page("pages/planner.py", title="Planner", icon=":material/calculate:", url_path="planner"),
+    st.Page("pages/regimes.py", title="Regimes", icon=":material/insights:", url_path="regimes"),
     st.Page("pages/data.py", title="Data", icon=":material/database:", url_path="data"),
 ]
 

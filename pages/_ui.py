@@ -14,6 +14,8 @@ import numpy as np
 import streamlit as st
 
 from scaling_core.allocation import allocation_samples, optimal_allocation
+from scaling_core.backtest import Backtest, leave_largest_out_curve
+from scaling_core.diagnose import SeriesDiagnosis, diagnose
 from scaling_core.fitting import FitInputError, FitResult
 from scaling_core.methods import (
     MethodInputError,
@@ -39,9 +41,11 @@ DATASET_DEFAULTS: dict[str, dict[str, int]] = {CHINCHILLA_NAME: {"drop": 5}}
 
 DEFAULT_RESAMPLES = 200
 
-DATASET_SCOPED_KEYS = ("drop", "plan_drop", "iso_exclude", "target_loss", "unique_tokens")
+DATASET_SCOPED_KEYS = (
+    "drop", "plan_drop", "iso_exclude", "target_loss", "unique_tokens", "excl", "reg_series",
+)  # fmt: skip
 """Widget keys whose values only make sense for one dataset: reset when the dataset changes."""
-DATASET_SCOPED_QUERY = ("drop",)
+DATASET_SCOPED_QUERY = ("drop", "excl")
 """URL settings reset with the dataset (the dataset's own default applies)."""
 
 
@@ -83,7 +87,9 @@ def query_value(key: str, default: str) -> str:
 def set_query(**values: Any) -> None:
     """Write view settings into the URL so a copied link reproduces this view."""
     for key, value in values.items():
-        if st.query_params.get(key) != str(value):
+        if str(value) == "":
+            st.query_params.pop(key, None)  # an empty setting is the default: keep URLs short
+        elif st.query_params.get(key) != str(value):
             st.query_params[key] = str(value)
 
 
@@ -260,6 +266,29 @@ def cached_methods(
     except MethodInputError as err:
         out["isoflop"] = str(err)
     return out
+
+
+@st.cache_data(show_spinner="Diagnosing regimes…", max_entries=64)
+def cached_diagnosis(
+    name: str, sha256: str, reduction: str, drop: int, x: str, direction: str
+) -> list[SeriesDiagnosis]:
+    """Every series' regimes and flags (see :func:`scaling_core.diagnose.diagnose`)."""
+    runs = load_runs(name, sha256, reduction).without_highest_loss(drop)
+    return diagnose(runs, x, lower_is_better=direction == "lower")
+
+
+@st.cache_data(show_spinner="Backtesting…", max_entries=64)
+def cached_backtests(
+    name: str, sha256: str, reduction: str, drop: int, x: str
+) -> list[Backtest] | str:
+    """Leave-largest-out backtests along ``x`` (the joint law when runs vary N and D), or why
+    there are none."""
+    runs = load_runs(name, sha256, reduction).without_highest_loss(drop)
+    joint = np.unique(runs.params).size > 1 and np.unique(runs.tokens).size > 1
+    try:
+        return leave_largest_out_curve("chinchilla" if joint else "power", runs, x=x)
+    except ValueError as err:  # BacktestError or an unfittable split
+        return str(err)
 
 
 def dataset_default(info: DatasetInfo, key: str, fallback: int) -> int:

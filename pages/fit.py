@@ -95,9 +95,24 @@ resamples = controls[4].selectbox(
     "approximate (delta-method) band only.",
     key="boot",
 )
-set_query(law=law_name, x=x_name, objective=objective, drop=int(drop), boot=resamples)
+excl_default = [r for r in query_value("excl", "").split(",") if r in ("initial", "saturated")]
+excluded = st.multiselect(
+    "Leave out points in these regimes",
+    ("initial", "saturated"),
+    default=excl_default,
+    key="excl",
+    help="Regimes are judged per series against compute (joint laws) or the scale variable; "
+    "see the Regimes page for the rule and the evidence.",
+)
+set_query(
+    law=law_name, x=x_name, objective=objective, drop=int(drop), boot=resamples,
+    excl=",".join(excluded),
+)  # fmt: skip
 
-spec = FitSpec(law=law_name, x=x_name, objective=objective, drop_highest_loss=int(drop))
+spec = FitSpec(
+    law=law_name, x=x_name, objective=objective, drop_highest_loss=int(drop),
+    exclude_regimes=tuple(excluded),
+)  # fmt: skip
 fit = cached_fit(info.name, info.sha256, info.reduction, spec)
 if isinstance(fit, str):
     st.error(f"{info.name}: this law cannot be fitted to these runs. {fit}")

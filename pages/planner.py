@@ -12,6 +12,7 @@ import streamlit as st
 
 from pages._ui import (
     bootstrap_with_progress,
+    cached_backtests,
     cached_fit,
     cached_methods,
     current_dataset,
@@ -29,6 +30,7 @@ from scaling_core.allocation import (
     isoflop_curve,
     optimal_allocation,
 )
+from scaling_core.backtest import backtest_error_at, trust_label, trust_level, trust_sentence
 from scaling_core.hardware import ACCELERATORS, flops_from_hours, hours_from_flops
 from scaling_core.laws import LAWS, is_joint
 from scaling_core.methods import compare_methods, detect_isoflop_groups
@@ -165,15 +167,23 @@ show(cols[2], "Tokens per parameter", alloc.tokens_per_param, "tokens_per_param"
      lambda v: f"{v:.3g}")  # fmt: skip
 show(cols[3], "Predicted loss", alloc.loss_opt, "loss_opt", lambda v: f"{v:.4f}")
 
-reach = budget / float(np.max(runs.compute))
-trust = (
-    "interpolation: inside the observed compute range"
-    if reach <= 1
-    else f"extrapolation: {reach:.3g}× the largest observed run"
-)
-st.markdown(
-    f"**{trust}** · N* counts {n_label} · training FLOPs 6·N*·D* = {budget:.3g}: forward "
-    f"2·N·D = {budget / 3:.3g}, backward 4·N·D = {2 * budget / 3:.3g}."
+backtests = cached_backtests(info.name, info.sha256, info.reduction, int(drop), "compute")
+
+
+def trust_badge(compute: float) -> str:
+    """The trust label of a number forecast at ``compute`` FLOPs, as a badge and a sentence:
+    distance beyond the largest run, tightened when backtests at that distance missed."""
+    reach = compute / float(np.max(runs.compute))
+    error = None if isinstance(backtests, str) else backtest_error_at(backtests, reach)
+    level = trust_level(reach, error)
+    color = ("green", "blue", "orange", "red")[level]
+    return f":{color}-badge[{trust_label(reach, error)}] {trust_sentence(reach, error)}"
+
+
+st.markdown(trust_badge(budget))
+st.caption(
+    f"N* counts {n_label} · training FLOPs 6·N*·D* = {budget:.3g}: forward 2·N·D = "
+    f"{budget / 3:.3g}, backward 4·N·D = {2 * budget / 3:.3g}."
 )
 if law.name == "chinchilla":
     exps = allocation_exponents(fit.params)
@@ -342,6 +352,7 @@ try:
     reachable = np.isfinite(needed_samples)
     low, high = percentile_interval(needed_samples[reachable])
     share = reachable.mean() if samples else 1.0
+    st.markdown(trust_badge(needed))
     st.markdown(
         f"Loss **{target:.4f}** needs **C = {needed:.3g} FLOPs** "
         f"(95% CI {low:.3g} – {high:.3g}) = {hours_from_flops(peak, mfu, count, needed):,.0f} h "

@@ -452,3 +452,87 @@ def isoflop_groups_figure(
         np.concatenate([np.asarray(g.members) for g in groups]) if groups else np.array([], int)
     )
     return _axes(fig, "parameters N", "loss", params[members], loss[members])
+
+
+REGIME_COLORS = {"initial": "#9e9e9e", "power_law": "#1f77b4", "saturated": "#ff7f0e"}
+REGIME_NAMES = {"initial": "initial", "power_law": "power law", "saturated": "saturated"}
+
+
+def regimes_figure(
+    *,
+    x: np.ndarray,
+    metric: np.ndarray,
+    regime: np.ndarray,
+    run_names: np.ndarray,
+    x_title: str,
+    y_title: str,
+    curve: tuple[np.ndarray, np.ndarray] | None = None,
+) -> go.Figure:
+    """A series' points coloured by regime, each regime's x-range shaded, and an optional fit
+    (drawn over the points it was fitted to)."""
+    fig = go.Figure()
+    for name, color in REGIME_COLORS.items():
+        sel = regime == name
+        if not sel.any():
+            continue
+        fig.add_vrect(
+            x0=float(x[sel].min()),
+            x1=float(x[sel].max()),
+            fillcolor=_rgba(color, 0.1),
+            line_width=0,
+            layer="below",
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x[sel],
+                y=metric[sel],
+                mode="markers",
+                name=REGIME_NAMES[name],
+                marker={"color": color, "size": 9, "line": {"width": 1, "color": "white"}},
+                text=run_names[sel],
+                hovertemplate="%{text}<br>x=%{x:.3s}<br>%{y:.4g}",
+            )
+        )
+    if curve is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=curve[0],
+                y=curve[1],
+                mode="lines",
+                name="fit",
+                line={"color": FIT_COLOR, "width": 2},
+            )
+        )
+    ys = [metric] + ([curve[1]] if curve is not None else [])
+    return _axes(fig, x_title, y_title, x, np.concatenate(ys))
+
+
+def backtest_figure(ratios: np.ndarray, errors_pct: np.ndarray, cutoffs: np.ndarray) -> go.Figure:
+    """Held-out forecast error against extrapolation distance, one colour per cutoff."""
+    fig = go.Figure()
+    for k, cutoff in enumerate(np.unique(cutoffs)):
+        sel = cutoffs == cutoff
+        fig.add_trace(
+            go.Scatter(
+                x=ratios[sel],
+                y=errors_pct[sel],
+                mode="markers",
+                name=f"fit on ≤ {engineering(cutoff)}",
+                marker={"color": PALETTE[k % len(PALETTE)]},
+                hovertemplate="%{x:.3g}× beyond the fit<br>error %{y:+.2f}%",
+            )
+        )
+    fig.add_hline(y=0.0, line={"color": "grey", "dash": "dot"})
+    fig = _axes(
+        fig,
+        "extrapolation distance (held-out scale / largest fitted scale)",
+        "forecast error (% of observed loss)",
+        ratios,
+        errors_pct,
+        y_log=False,
+    )
+    fig.update_xaxes(
+        tickvals=[1, 2, 3, 5, 10, 30, 100, 300, 1000],
+        ticktext=["1×", "2×", "3×", "5×", "10×", "30×", "100×", "300×", "1000×"],
+    )
+    return fig

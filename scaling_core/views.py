@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from scaling_core import charts
+from scaling_core.diagnose import diagnose
 from scaling_core.fitting import FitResult, fit_law, law_inputs
 from scaling_core.laws import Law, get_law, is_joint
 from scaling_core.regimes import SeriesFlag, saturated_mask, scaling_direction_flags
@@ -35,6 +36,8 @@ class FitSpec:
     objective: str | None = None
     """None means the law's default objective."""
     drop_highest_loss: int = 0
+    exclude_regimes: tuple[str, ...] = ()
+    """Regimes ("initial", "saturated") whose points are left out (see :func:`regime_mask`)."""
 
     @property
     def law_obj(self) -> Law:
@@ -45,9 +48,28 @@ class FitSpec:
         return self.objective or self.law_obj.default_objective
 
 
+def regime_x(spec: FitSpec) -> str:
+    """The resource regimes are judged against: compute for joint laws, else the fit's x."""
+    return "compute" if is_joint(spec.law_obj) else spec.x
+
+
+def regime_mask(runs: RunTable, x: str, exclude: tuple[str, ...]) -> np.ndarray:
+    """True for runs to keep: those whose regime (per series, lower loss is better) is not in
+    ``exclude``."""
+    keep = np.ones(runs.n, dtype=bool)
+    if not exclude:
+        return keep
+    for series in diagnose(runs, x, lower_is_better=True):
+        keep[series.indices] &= ~np.isin(series.regimes.regime, list(exclude))
+    return keep
+
+
 def prepare_runs(spec: FitSpec, runs: RunTable) -> RunTable:
-    """The runs a fit uses: the ``drop_highest_loss`` filter applied."""
-    return runs.without_highest_loss(spec.drop_highest_loss)
+    """The runs a fit uses: the ``drop_highest_loss`` filter, then the regime exclusions."""
+    runs = runs.without_highest_loss(spec.drop_highest_loss)
+    if spec.exclude_regimes:
+        runs = runs.subset(regime_mask(runs, regime_x(spec), spec.exclude_regimes))
+    return runs
 
 
 def fit_runs(spec: FitSpec, runs: RunTable) -> FitResult:
