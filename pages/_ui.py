@@ -24,6 +24,7 @@ from scaling_core.methods import (
     envelope_method,
     isoflop_method,
 )
+from scaling_core.planning import budget_for_loss, over_samples
 from scaling_core.schema import FLOPS_PER_PARAM_TOKEN, RunTable
 from scaling_core.store import (
     DatasetInfo,
@@ -289,6 +290,37 @@ def cached_backtests(
         return leave_largest_out_curve("chinchilla" if joint else "power", runs, x=x)
     except ValueError as err:  # BacktestError or an unfittable split
         return str(err)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _budget_samples(
+    location: str,
+    name: str,
+    sha256: str,
+    reduction: str,
+    spec: FitSpec,
+    n_resamples: int,
+    target: float,
+) -> np.ndarray:
+    info = get_store().get_dataset(name)
+    boot = bootstrap_with_progress(info, spec, n_resamples)
+    if boot is None:
+        return np.array([])
+    law = spec.law_obj
+    samples = [
+        dict(zip(boot.params, v, strict=True)) for v in zip(*boot.params.values(), strict=True)
+    ]
+    return over_samples(law, samples, lambda p: budget_for_loss(law, p, target))
+
+
+def budget_samples_for_loss(
+    info: DatasetInfo, spec: FitSpec, n_resamples: int, target: float
+) -> np.ndarray:
+    """Per bootstrap sample, the compute that reaches ``target`` loss (NaN: never). Cached, so
+    the budget slider does not recompute it."""
+    return _budget_samples(
+        get_store().location, info.name, info.sha256, info.reduction, spec, n_resamples, target
+    )
 
 
 def dataset_default(info: DatasetInfo, key: str, fallback: int) -> int:

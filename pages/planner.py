@@ -12,6 +12,7 @@ import streamlit as st
 
 from pages._ui import (
     bootstrap_with_progress,
+    budget_samples_for_loss,
     cached_backtests,
     cached_fit,
     cached_methods,
@@ -40,7 +41,6 @@ from scaling_core.planning import (
     budget_for_loss,
     data_constrained,
     inference_aware,
-    over_samples,
 )
 from scaling_core.uncertainty import percentile_interval
 from scaling_core.views import FitSpec, prepare_runs
@@ -328,14 +328,6 @@ if not isinstance(isoflop, str):
     )
 
 # ---------------------------------------------------------------------- the inverse question
-samples = (
-    [
-        dict(zip(boot.params, values, strict=True))
-        for values in zip(*boot.params.values(), strict=True)
-    ]
-    if boot is not None
-    else []
-)
 st.subheader("Which budget reaches a target loss?")
 floor = law.floor(fit.params)
 target = st.number_input(
@@ -348,10 +340,10 @@ target = st.number_input(
 )
 try:
     needed = budget_for_loss(law, fit.params, target)
-    needed_samples = over_samples(law, samples, lambda p: budget_for_loss(law, p, target))
+    needed_samples = budget_samples_for_loss(info, spec, int(resamples), float(target))
     reachable = np.isfinite(needed_samples)
     low, high = percentile_interval(needed_samples[reachable])
-    share = reachable.mean() if samples else 1.0
+    share = reachable.mean() if needed_samples.size else 1.0
     st.markdown(trust_badge(needed))
     st.markdown(
         f"Loss **{target:.4f}** needs **C = {needed:.3g} FLOPs** "

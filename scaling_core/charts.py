@@ -76,9 +76,79 @@ def _axes(
         margin={"l": 60, "r": 20, "t": 40, "b": 50},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         hovermode="closest",
-        template="plotly_white",
+        # No template here: copying one costs ~0.1 s per figure, and st.plotly_chart applies
+        # the app theme anyway (the standalone HTML export keeps plotly's default look).
     )
     return fig
+
+
+# Plain shapes rather than fig.add_vline/add_hline/add_vrect: those resolve subplot grids on
+# every call and cost ~30 ms each, which a slider move would pay again and again.
+
+
+def _vline(fig: go.Figure, x: float, text: str = "") -> None:
+    """A dotted vertical line at data x across the plot, labelled at the top."""
+    fig.add_shape(
+        type="line",
+        x0=x,
+        x1=x,
+        y0=0,
+        y1=1,
+        yref="paper",
+        line={"color": "black", "dash": "dot", "width": 1},
+    )
+    if text:
+        fig.add_annotation(
+            x=np.log10(x),
+            y=1,
+            yref="paper",
+            text=text,
+            showarrow=False,
+            xanchor="right",
+            yanchor="top",
+        )
+
+
+def _hline(fig: go.Figure, y: float, text: str = "") -> None:
+    """A dotted horizontal line at data y across the plot, labelled at the right."""
+    fig.add_shape(
+        type="line",
+        x0=0,
+        x1=1,
+        xref="paper",
+        y0=y,
+        y1=y,
+        line={"color": "grey", "dash": "dot", "width": 1},
+    )
+    if text:
+        fig.add_annotation(
+            x=1, xref="paper", y=y, text=text, showarrow=False, xanchor="right", yanchor="bottom"
+        )
+
+
+def _vrect(fig: go.Figure, x0: float, x1: float, color: str, text: str = "") -> None:
+    """A shaded band between data x0 and x1, below the traces."""
+    fig.add_shape(
+        type="rect",
+        x0=x0,
+        x1=x1,
+        y0=0,
+        y1=1,
+        yref="paper",
+        fillcolor=color,
+        line={"width": 0},
+        layer="below",
+    )
+    if text:
+        fig.add_annotation(
+            x=np.log10(x0),
+            y=1,
+            yref="paper",
+            text=text,
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+        )
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -171,12 +241,7 @@ def single_resource_figure(
             )
         )
     if floor is not None and floor > 0:
-        fig.add_hline(
-            y=floor,
-            line={"dash": "dot", "color": "grey"},
-            annotation_text=f"floor {floor:.3g}",
-            annotation_position="bottom right",
-        )
+        _hline(fig, floor, f"floor {floor:.3g}")
     all_y = np.concatenate([loss, curve_y] + ([band[0], band[1]] if band is not None else []))
     return _axes(fig, x_title, y_title, np.concatenate([x, curve_x]), all_y)
 
@@ -268,7 +333,7 @@ def residual_figure(
             hovertemplate="%{text}<br>x=%{x:.3s}<br>log residual=%{y:+.4f}",
         )
     )
-    fig.add_hline(y=0.0, line={"color": "grey", "dash": "dot"})
+    _hline(fig, 0.0)
     return _axes(fig, x_title, "log residual  (log L − log L̂)", x, residuals, y_log=False)
 
 
@@ -302,14 +367,7 @@ def isoflop_figure(
             )
         )
     if n_interval is not None and all(np.isfinite(n_interval)):
-        fig.add_vrect(
-            x0=n_interval[0],
-            x1=n_interval[1],
-            fillcolor=_rgba(FIT_COLOR, 0.12),
-            line_width=0,
-            annotation_text="95% CI of N*",
-            annotation_position="top left",
-        )
+        _vrect(fig, n_interval[0], n_interval[1], _rgba(FIT_COLOR, 0.12), "95% CI of N*")
     fig.add_trace(
         go.Scatter(
             x=[optimum_n],
@@ -375,12 +433,7 @@ def frontier_figure(
                 hoverinfo="skip",
             )
         )
-    fig.add_vline(
-        x=chosen_budget,
-        line={"color": "black", "dash": "dot"},
-        annotation_text="budget",
-        annotation_position="top left",
-    )
+    _vline(fig, chosen_budget, "budget")
     all_x = np.concatenate([budgets, observed_compute])
     all_y = np.concatenate([params_opt, tokens_opt, observed_params, observed_tokens])
     fig = _axes(fig, "training compute C (FLOPs)", "N* or D*", all_x, all_y)
@@ -475,13 +528,7 @@ def regimes_figure(
         sel = regime == name
         if not sel.any():
             continue
-        fig.add_vrect(
-            x0=float(x[sel].min()),
-            x1=float(x[sel].max()),
-            fillcolor=_rgba(color, 0.1),
-            line_width=0,
-            layer="below",
-        )
+        _vrect(fig, float(x[sel].min()), float(x[sel].max()), _rgba(color, 0.1))
         fig.add_trace(
             go.Scatter(
                 x=x[sel],
@@ -522,7 +569,7 @@ def backtest_figure(ratios: np.ndarray, errors_pct: np.ndarray, cutoffs: np.ndar
                 hovertemplate="%{x:.3g}× beyond the fit<br>error %{y:+.2f}%",
             )
         )
-    fig.add_hline(y=0.0, line={"color": "grey", "dash": "dot"})
+    _hline(fig, 0.0)
     fig = _axes(
         fig,
         "extrapolation distance (held-out scale / largest fitted scale)",
