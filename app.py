@@ -24,6 +24,9 @@ PAGES = [
     ),
     st.Page("pages/planner.py", title="Planner", icon=":material/calculate:", url_path="planner"),
     st.Page("pages/regimes.py", title="Regimes", icon=":material/insights:", url_path="regimes"),
+    st.Page(
+        "pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"
+    ),
     st.Page("pages/data.py", title="Data", icon=":material/database:", url_path="data"),
 ]
 

@@ -11,10 +11,12 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from scaling_core.allocation import allocation_samples, optimal_allocation
 from scaling_core.backtest import Backtest, leave_largest_out_curve
+from scaling_core.compare import Comparison, compare_groups
 from scaling_core.diagnose import SeriesDiagnosis, diagnose
 from scaling_core.fitting import FitInputError, FitResult
 from scaling_core.methods import (
@@ -321,6 +323,32 @@ def budget_samples_for_loss(
     return _budget_samples(
         get_store().location, info.name, info.sha256, info.reduction, spec, n_resamples, target
     )
+
+
+@st.cache_data(show_spinner="Comparing groups…", max_entries=64)
+def cached_comparison(
+    name: str,
+    sha256: str,
+    reduction: str,
+    drop: int,
+    x: str,
+    law: str,
+    shared: bool,
+    reference: str,
+) -> Comparison | str:
+    """Per-group fits and efficiency multipliers, or why the groups cannot be compared."""
+    runs = load_runs(name, sha256, reduction).without_highest_loss(drop)
+    try:
+        return compare_groups(runs, x=x, law_name=law, shared_exponent=shared,
+                              reference=reference)  # fmt: skip
+    except ValueError as err:  # CompareError or an unfittable group
+        return str(err)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_points(name: str, sha256: str) -> pd.DataFrame:
+    """The dataset's step-level rows (``sha256`` keys the cache to the content)."""
+    return get_store().load_points(name)
 
 
 def dataset_default(info: DatasetInfo, key: str, fallback: int) -> int:

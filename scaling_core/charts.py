@@ -583,3 +583,58 @@ def backtest_figure(ratios: np.ndarray, errors_pct: np.ndarray, cutoffs: np.ndar
         ticktext=["1×", "2×", "3×", "5×", "10×", "30×", "100×", "300×", "1000×"],
     )
     return fig
+
+
+def groups_figure(
+    *,
+    x: np.ndarray,
+    loss: np.ndarray,
+    group: np.ndarray,
+    run_names: np.ndarray,
+    curve_x: np.ndarray,
+    curves: dict[str, np.ndarray],
+    x_title: str,
+) -> go.Figure:
+    """Each group's runs and fitted curve in its own colour (parallel on log-log axes when the
+    groups differ by a constant efficiency multiplier)."""
+    fig = go.Figure()
+    for k, name in enumerate(dict.fromkeys(group)):
+        color = PALETTE[k % len(PALETTE)]
+        sel = group == name
+        fig.add_trace(
+            go.Scatter(
+                x=x[sel],
+                y=loss[sel],
+                mode="markers",
+                name=name,
+                legendgroup=name,
+                marker={"color": color, "size": 8},
+                text=run_names[sel],
+                hovertemplate="%{text}<br>x=%{x:.3s}<br>loss=%{y:.4f}",
+            )
+        )
+        if name in curves:
+            fig.add_trace(
+                go.Scatter(
+                    x=curve_x,
+                    y=curves[name],
+                    mode="lines",
+                    showlegend=False,
+                    legendgroup=name,
+                    line={"color": color, "width": 2},
+                )
+            )
+    ys = [loss, *curves.values()]
+    return _axes(fig, x_title, "loss", np.concatenate([x, curve_x]), np.concatenate(ys))
+
+
+def sweep_figure(x: np.ndarray, y: np.ndarray, fitted, x_title: str, y_title: str
+                 ) -> go.Figure:  # fmt: skip
+    """Sweep points and a fitted relation ``fitted(x)`` on log-log axes."""
+    grid = np.geomspace(float(x.min()) / 2, float(x.max()) * 2, 100)
+    fig = go.Figure([
+        go.Scatter(x=x, y=y, mode="markers", name="sweep", marker={"size": 9}),
+        go.Scatter(x=grid, y=fitted(grid), mode="lines", name="fit",
+                   line={"color": FIT_COLOR, "width": 2}),
+    ])  # fmt: skip
+    return _axes(fig, x_title, y_title, grid, np.concatenate([y, fitted(grid)]))

@@ -66,6 +66,7 @@ DATA_DIR = REPO_ROOT / "data"
 DEFAULT_DATASETS: tuple[tuple[str, str], ...] = (
     ("Chinchilla (Epoch AI reconstruction)", "chinchilla_epoch.csv"),
     ("Synthetic example runs", "example_runs.csv"),
+    ("Synthetic architectures", "example_architectures.csv"),
 )
 """(dataset name, file in ``data/``) loaded into an empty store."""
 

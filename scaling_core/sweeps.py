@@ -358,3 +358,49 @@ __all__ = [
     "critical_batch_size",
     "lr_transfer",
 ]
+
+
+def steps_to_target(
+    run: np.ndarray,
+    batch_size: np.ndarray,
+    step: np.ndarray,
+    loss: np.ndarray,
+    target: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """From step-level logs of a batch-size sweep: per batch size, the fewest optimizer steps
+    any of its runs took to first reach ``target`` loss (log-linear interpolation between
+    evaluations). The fewest, because a sweep that also varies other settings (learning rate)
+    should be read at each batch size's best-tuned run, as an under-tuned run is slower for
+    reasons that have nothing to do with the batch.
+
+    ``target`` defaults to the highest of the runs' best losses, the lowest loss every run
+    reaches. Runs that never reach it, or with a missing batch size, are left out. Returns
+    (batch sizes (m,), steps (m,), target), sorted by batch size.
+    """
+    run = np.asarray(run).astype(str)
+    batch_size, step, loss = (np.asarray(v, dtype=float) for v in (batch_size, step, loss))
+    ok = np.isfinite(batch_size) & np.isfinite(step) & np.isfinite(loss) & (step > 0)
+    names = [r for r in dict.fromkeys(run[ok])]
+    if target is None:
+        target = max(float(loss[ok & (run == r)].min()) for r in names) if names else np.nan
+    sizes, steps = [], []
+    for name in names:
+        mine = ok & (run == name)
+        order = np.argsort(step[mine], kind="stable")
+        s, curve = step[mine][order], loss[mine][order]
+        hit = np.flatnonzero(curve <= target)
+        if hit.size == 0:
+            continue
+        i = int(hit[0])
+        if i == 0:
+            reached = s[0]
+        else:  # interpolate log step between the last evaluation above and the first below
+            frac = (curve[i - 1] - target) / (curve[i - 1] - curve[i])
+            reached = float(np.exp(np.log(s[i - 1]) + frac * (np.log(s[i]) - np.log(s[i - 1]))))
+        sizes.append(float(np.median(batch_size[mine])))
+        steps.append(float(reached))
+    fastest: dict[float, float] = {}
+    for size, n_steps in zip(sizes, steps, strict=True):
+        fastest[size] = min(n_steps, fastest.get(size, np.inf))
+    order = sorted(fastest)
+    return np.array(order), np.array([fastest[b] for b in order]), float(target)

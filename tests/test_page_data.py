@@ -59,8 +59,9 @@ def test_page_renders_and_lists_the_bundled_datasets(store_path: Path) -> None:
     assert listing["name"].tolist() == [
         "Chinchilla (Epoch AI reconstruction)",
         "Synthetic example runs",
+        "Synthetic architectures",
     ]
-    assert listing["runs"].tolist() == [245, 26]
+    assert listing["runs"].tolist() == [245, 26, 16]
 
 
 def test_good_upload_previews_and_saves(store_path: Path) -> None:

@@ -117,3 +117,23 @@ def test_lr_transfer_errors():
         lr_transfer([256, 256, 256], [1e-3, 2e-3], [2.0, 1.9, 2.1])
     with pytest.raises(SweepError, match="finite"):
         lr_transfer([256] * 3, [1e-3, 2e-3, 4e-3], [2.0, np.nan, 2.1])
+
+
+def test_steps_to_target_reads_each_batch_sizes_fastest_run() -> None:
+    from scaling_core.sweeps import steps_to_target
+
+    s_min, e_min = 1000.0, 2.56e5
+    run, batch, step, loss = [], [], [], []
+    for b in (32, 128, 512, 2048):
+        s_target = s_min + e_min / b
+        for slowdown in (1.0, 1.7):  # a second, under-tuned run at the same batch size
+            for s in np.geomspace(50, 20 * s_target * slowdown, 30):
+                run.append(f"b{b}-x{slowdown}")
+                batch.append(b)
+                step.append(s)
+                loss.append(2 + 3 * (s_target * slowdown / s) ** 0.5)
+    sizes, steps, target = steps_to_target(np.array(run), np.array(batch), np.array(step),
+                                           np.array(loss), target=5.0)  # fmt: skip
+    assert target == 5.0
+    np.testing.assert_allclose(sizes, [32, 128, 512, 2048])
+    np.testing.assert_allclose(steps, s_min + e_min / sizes, rtol=0.02)
