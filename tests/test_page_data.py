@@ -10,13 +10,13 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from scaling_core.store import STORE_ENV_VAR, Store
+from scaling_core.store import DEFAULT_DATASETS, STORE_ENV_VAR, Store
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE = str(REPO / "pages" / "data.py")
 GOOD = b"run,params,tokens,loss\na,70M,1.4B,3.1\nb,1.4e8,2.8e9,2.9\nc,2.8e8,5.6e9,2.7\n"
 BAD = b"run,params,tokens,loss\na,70M,1.4B,3.1\nb,abc,2.8e9,2.9\n"
-DEFAULT_COUNT = 2  # the bundled Chinchilla and synthetic datasets
+DEFAULT_COUNT = len(DEFAULT_DATASETS)
 
 
 @pytest.fixture
