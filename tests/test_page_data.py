@@ -161,7 +161,10 @@ def test_delete_needs_confirmation(store_path: Path) -> None:
     at.checkbox(key="delete_confirm").check().run()
     at.button(key="delete").click().run()
     assert not at.exception
-    assert dataset_names(store_path) == ["Chinchilla (Epoch AI reconstruction)"]
+    assert dataset_names(store_path) == [
+        "Chinchilla (Epoch AI reconstruction)",
+        "Synthetic architectures",
+    ]
     assert "Deleted dataset" in at.success[0].value
     assert at.dataframe[0].value["name"].tolist() == ["Chinchilla (Epoch AI reconstruction)"]
     assert not at.checkbox(key="delete_confirm").value
