@@ -166,7 +166,10 @@ def test_delete_needs_confirmation(store_path: Path) -> None:
         "Synthetic architectures",
     ]
     assert "Deleted dataset" in at.success[0].value
-    assert at.dataframe[0].value["name"].tolist() == ["Chinchilla (Epoch AI reconstruction)"]
+    assert at.dataframe[0].value["name"].tolist() == [
+        "Chinchilla (Epoch AI reconstruction)",
+        "Synthetic architectures",
+    ]
     assert not at.checkbox(key="delete_confirm").value
 
 
