@@ -110,9 +110,13 @@ set_query(
 )  # fmt: skip
 
 spec = FitSpec(
-    law=law_name, x=x_name, objective=objective, drop_highest_loss=int(drop),
+    law=law_name,
+    x="compute" if is_joint(law) else x_name,  # joint laws ignore x: one cache entry
+    # The law's default objective is spelled None, as on the Planner, so both share one cache.
+    objective=None if objective == law.default_objective else objective,
+    drop_highest_loss=int(drop),
     exclude_regimes=tuple(excluded),
-)  # fmt: skip
+)
 fit = cached_fit(info.name, info.sha256, info.reduction, spec)
 if isinstance(fit, str):
     st.error(f"{info.name}: this law cannot be fitted to these runs. {fit}")

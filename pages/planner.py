@@ -64,7 +64,9 @@ if info is None:
 joint_laws = [name for name, law in LAWS.items() if is_joint(law)]
 with st.expander("Fit used for planning", expanded=False):
     cols = st.columns(4)
-    law_default = query_value("law", "chinchilla")
+    # The planner's law has its own URL key: the Fit page's "law" may be a one-resource law.
+    fit_law_name = query_value("law", "chinchilla")
+    law_default = query_value("plan_law", fit_law_name)
     law_name = cols[0].selectbox(
         "Joint law",
         joint_laws,
@@ -137,7 +139,7 @@ st.caption(
     f"C = {budget:.3g} FLOPs = {count:,} × {accelerator} at {mfu:.0%} MFU for {hours:,.0f} h "
     f"({count * hours:,.0f} accelerator-hours)."
 )
-set_query(law=law_name, drop=int(drop), budget=f"{budget:.4g}", params_as=convention)
+set_query(plan_law=law_name, drop=int(drop), budget=f"{budget:.4g}", params_as=convention)
 
 # ------------------------------------------------------------------------------ the optimum
 law = LAWS[law_name]

@@ -308,12 +308,6 @@ def test_a_shared_link_reproduces_the_view() -> None:
     assert planner.select_slider(key="budget").value == 1e25
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the Planner writes its own joint law into the shared ?law= parameter, so a "
-    "Fit-page choice of a one-resource law (power) is silently reset to chinchilla after a "
-    "visit to the Planner",
-)
 def test_fit_page_law_survives_a_visit_to_the_planner() -> None:
     at = run(new_app())
     at.selectbox(key="law").select("power")
