@@ -25,7 +25,10 @@ from scaling_core.schema import RunTable
 from scaling_core.threads import single_threaded_blas
 
 N_POLISHED_STARTS = 16
-"""How many of the best-scoring grid points are polished by L-BFGS-B."""
+"""How many grid points at least go to the first (batched) pass."""
+
+MAX_BASIN_STARTS = 32
+"""At most this many exponent cells each send their best start to the first pass."""
 
 SAME_OPTIMUM_RTOL = 1e-5
 """Two starts whose objectives agree this closely (after the first pass) are in the same basin."""
@@ -62,10 +65,12 @@ class Heteroscedasticity:
 
     rho: float
     p_value: float
+    meaningful: bool = True
+    """False when the residuals are at rounding level (a perfect fit has no noise to judge)."""
 
     @property
     def detected(self) -> bool:
-        return bool(self.p_value < 0.01 and abs(self.rho) > 0.2)
+        return bool(self.p_value < 0.01 and abs(self.rho) > 0.2 and self.meaningful)
 
 
 @dataclass(frozen=True)
@@ -162,9 +167,33 @@ def _rows(mask: np.ndarray, limit: int = 5) -> str:
     return f"run{'s' if idx.size > 1 else ''} {shown}{more}"
 
 
-def validate_fit_input(law: Law, X: Inputs, y: np.ndarray) -> None:
+def _validate_weights(weights: np.ndarray | None, n: int, needed: int) -> None:
+    """Weights scale each point's term: finite, non-negative, one per point, enough non-zero."""
+    if weights is None:
+        return
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,):
+        raise FitInputError(f"weights have shape {w.shape}; expected one weight per point ({n},)")
+    bad = ~np.isfinite(w)
+    if bad.any():
+        raise FitInputError(f"weights are NaN or infinite at {_rows(bad)}; expected finite numbers")
+    negative = w < 0
+    if negative.any():
+        raise FitInputError(f"weights are negative at {_rows(negative)}; expected 0 or more")
+    if int(np.sum(w > 0)) < needed:
+        raise FitInputError(
+            f"only {int(np.sum(w > 0))} points have a positive weight; at least {needed} are "
+            "needed for this law"
+        )
+
+
+def validate_fit_input(
+    law: Law, X: Inputs, y: np.ndarray, weights: np.ndarray | None = None
+) -> None:
     """Raise :class:`FitInputError` with a precise message if the data cannot be fitted."""
     y = np.asarray(y, dtype=float)
+    if y.ndim != 1:
+        raise FitInputError(f"loss has shape {y.shape}; expected a 1-D array of values")
     n = y.shape[0]
     missing = [k for k in law.inputs if k not in X]
     if missing:
@@ -187,6 +216,7 @@ def validate_fit_input(law: Law, X: Inputs, y: np.ndarray) -> None:
                 "(scaling laws live on log axes)"
             )
     needed = law.n_params + 1
+    _validate_weights(weights, n, needed)
     if n < needed:
         raise FitInputError(
             f"{n} points are too few for law {law.name!r}: it has {law.n_params} parameters, "
@@ -259,6 +289,54 @@ def polish(
     )
 
 
+def least_squares_polish(
+    law: Law, objective: Objective, data: FitData, result: optimize.OptimizeResult
+) -> optimize.OptimizeResult:
+    """A Gauss–Newton (trust-region least-squares) finish where the objective is a sum of squares.
+
+    Why: near a well-fitting optimum the Huber objective is quadratic (every residual inside
+    ±δ) and least squares always is. There L-BFGS-B crawls along flat valleys — e.g. a data term
+    B/D^β that is tiny over the observed design — and stops at an objective far above the
+    optimum. Gauss–Newton uses the curvature the Jacobian gives for free and converges in a few
+    steps. The result is kept only if it lowers the objective.
+    """
+    if objective.name == "huber_likelihood":
+        return result
+    theta = np.asarray(result.x, dtype=float)
+    r = objective.residuals(law, theta, data)
+    if objective.name == "huber_log" and np.max(np.abs(r)) > objective.delta:
+        return result  # not in the quadratic regime: Gauss-Newton would solve another problem
+    root_w = np.sqrt(data.weights)
+    lower, upper = _box(law, objective)
+
+    def residuals(t: np.ndarray) -> np.ndarray:
+        return root_w * objective.residuals(law, t, data)
+
+    def jacobian(t: np.ndarray) -> np.ndarray:
+        log_pred, jac = law.log_predict_and_jacobian(t, data.U)
+        if objective.name == "ls_linear":
+            jac = jac * np.exp(log_pred)[:, None]
+        return -root_w[:, None] * jac
+
+    # least_squares wants a strictly feasible start: nudge parameters off their bounds.
+    nudge = 1e-12 * np.maximum(np.abs(theta), 1.0)
+    inside = np.clip(theta, np.where(np.isfinite(lower), lower + nudge, -np.inf),
+                     np.where(np.isfinite(upper), upper - nudge, np.inf))  # fmt: skip
+    try:
+        fitted = optimize.least_squares(
+            residuals, inside, jac=jacobian, bounds=(lower, upper), method="trf",
+            xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=200,
+        )  # fmt: skip
+    except (ValueError, np.linalg.LinAlgError):
+        return result
+    value = float(objective.value_and_grad(law, fitted.x, data)[0])
+    if not np.isfinite(value) or value >= result.fun:
+        return result
+    return optimize.OptimizeResult(
+        x=fitted.x, fun=value, success=True, message="least-squares polish", nit=fitted.nfev
+    )
+
+
 def _initial_scale(law: Law, objective: Objective, data: FitData, theta: np.ndarray) -> float:
     """log σ that minimises the Huber NLL for fixed law parameters (1-D, bounded)."""
     r = objective.residuals(law, theta, data)
@@ -286,7 +364,29 @@ def _best_starts(law: Law, objective: Objective, data: FitData, k: int) -> tuple
     finite = order[np.isfinite(values[order])]
     if finite.size == 0:
         finite = order
-    return grid[finite[:k]], grid.shape[0]
+    return grid[_diverse(law, grid, finite, k)], grid.shape[0]
+
+
+def _diverse(law: Law, grid: np.ndarray, ranked: np.ndarray, k: int) -> np.ndarray:
+    """Start indices: the best-scoring start of every distinct combination of grid exponents
+    (up to :data:`MAX_BASIN_STARTS`), then the best remaining starts up to ``k``.
+
+    Why: basins are set mostly by the exponents. The k best-scoring grid points can all share
+    one exponent cell and one wrong basin (seen on noise-free Chinchilla data with a small data
+    term), so every exponent cell sends its best start to the first pass.
+    """
+    keys = np.round(grid[:, list(law.exponent_indices)], 6)
+    chosen: list[int] = []
+    seen: set[tuple[float, ...]] = set()
+    for i in ranked:
+        key = tuple(keys[i])
+        if key not in seen:
+            seen.add(key)
+            chosen.append(int(i))
+            if len(chosen) == MAX_BASIN_STARTS:
+                break
+    rest = [int(i) for i in ranked if int(i) not in set(chosen)]
+    return np.array(chosen + rest[: max(k - len(chosen), 0)], dtype=int)
 
 
 def _extrapolate(law: Law, theta: np.ndarray, X: Inputs) -> float:
@@ -442,7 +542,7 @@ def fit_law(
     """
     obj = get_objective(objective, delta)
     X = {k: np.asarray(v, dtype=float) for k, v in X.items() if k in law.inputs}
-    validate_fit_input(law, X, y)
+    validate_fit_input(law, X, y, weights)
     data = FitData.build(X, y, weights)
     starts, n_grid = _best_starts(law, obj, data, n_starts)
     if obj.extra_params:
@@ -468,7 +568,9 @@ def fit_law(
     for i in order:
         if all(abs(results[i].fun - v) > 1e-4 * abs(v) for v in seen):
             seen.append(results[i].fun)
-            results[i] = polish(law, obj, data, np.asarray(results[i].x))
+            results[i] = least_squares_polish(
+                law, obj, data, polish(law, obj, data, np.asarray(results[i].x))
+            )
             if len(seen) == 3:
                 break
     values = np.array([res.fun for res in results])
@@ -486,6 +588,8 @@ def fit_law(
     ss_tot = float(np.sum((data.log_y - data.log_y.mean()) ** 2))
     r2 = 1.0 - float(log_resid @ log_resid) / ss_tot if ss_tot > 0 else 0.0
     hetero = spearman(np.abs(log_resid), log_pred)
+    if float(np.max(np.abs(log_resid))) < 1e-9:  # rounding noise of an exact fit
+        hetero = Heteroscedasticity(rho=hetero.rho, p_value=hetero.p_value, meaningful=False)
     converged = bool(best.success) or "ABNORMAL" in str(best.message)
     warnings = _warnings(law, core, data, r2, log_resid, hetero, optima, converged)
     return FitResult(

@@ -88,6 +88,9 @@ class Law(ABC):
     decreasing: bool = True
     """Whether the law is monotone non-increasing in each input for every admissible parameter."""
     default_objective: str = "huber_log"
+    exponent_indices: tuple[int, ...] = ()
+    """Internal parameters that are exponents: they set the basins of the fit, so the
+    multi-start keeps one start per distinct combination of them (see fitting)."""
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -169,6 +172,10 @@ class _PowerSum(Law):
 
     terms: tuple[tuple[str, int, int], ...]
     floor_index: int | None
+
+    @property
+    def exponent_indices(self) -> tuple[int, ...]:  # type: ignore[override]
+        return tuple(ib for _, _, ib in self.terms)
 
     def _log_terms(self, theta: np.ndarray, U: Inputs) -> list[np.ndarray]:
         """log of each additive term; the floor term is a scalar (or (k, 1) for a batch)."""
@@ -396,6 +403,7 @@ class KaplanLaw(Law):
         ParamSpec("alpha_D", r"\alpha_D", "data exponent"),
     )
     internal_names = ("log_Nc", "log_Dc", "alpha_N", "alpha_D")
+    exponent_indices = (2, 3)
 
     def _parts(self, theta: np.ndarray, U: Inputs) -> tuple[np.ndarray, ...]:
         lnc, ldc, an, ad = (_col(theta, i) for i in range(4))
@@ -496,6 +504,7 @@ class BrokenPowerLaw(Law):
         names.append("log_c")
         self.public = tuple(specs)
         self.internal_names = tuple(names)
+        self.exponent_indices = (1, *(2 + 3 * i for i in range(n_breaks)))
 
     def _log_term(self, theta: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, list]:
         t = _col(theta, 0) - _col(theta, 1) * u
@@ -617,6 +626,7 @@ class SigmoidLaw(Law):
         ParamSpec("x0", "x_0", "midpoint (units of x)"),
     )
     internal_names = ("lo", "hi", "k", "log_x0")
+    exponent_indices = (2,)
 
     def _parts(self, theta: np.ndarray, U: Inputs) -> tuple[np.ndarray, ...]:
         lo, hi, k, lx0 = (_col(theta, i) for i in range(4))

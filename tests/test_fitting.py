@@ -97,7 +97,8 @@ def test_fit_result_fields_on_chinchilla(fit_240: FitResult) -> None:
     assert -1.0 <= h.rho <= 1.0 and 0.0 <= h.p_value <= 1.0
     assert isinstance(h.detected, bool)
     assert fit_240.n_grid == 4500
-    assert 1 <= fit_240.n_at_best <= fit_240.n_polished == N_POLISHED_STARTS
+    # One start per (alpha, beta) cell of the 5x5 Epoch exponent grid reaches the first pass.
+    assert 1 <= fit_240.n_at_best <= fit_240.n_polished == 25 >= N_POLISHED_STARTS
     optima = fit_240.local_optima
     assert optima, "at least the best optimum is reported"
     objectives = [o.objective for o in optima]
@@ -365,7 +366,6 @@ def _wide_range_noisy_case():
     return X, p, y
 
 
-@pytest.mark.xfail(strict=True, reason=MISSED_BASIN)
 @pytest.mark.parametrize(
     "case",
     [_eight_by_eight_case, _wide_range_case, _wide_range_noisy_case],
@@ -509,7 +509,6 @@ WEIGHTS_BUG = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=WEIGHTS_BUG)
 @pytest.mark.parametrize(
     "weights",
     [
@@ -525,12 +524,6 @@ def test_invalid_weights_raise_fit_input_error(weights: np.ndarray) -> None:
         fit_law(get_law("power"), X, y, weights=weights)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug (message): a 2-D loss column (n, 1) is reported as "
-    "'loss has 12 values but loss has 12' — validate_fit_input compares y.shape to (n,) with "
-    "n = y.shape[0] and prints the same count twice",
-)
 def test_two_dimensional_loss_message_is_meaningful() -> None:
     X, y = _power_data()
     with pytest.raises(FitInputError) as info:
