@@ -18,6 +18,7 @@ from scaling_core.allocation import allocation_samples, optimal_allocation
 from scaling_core.backtest import Backtest, leave_largest_out_curve
 from scaling_core.compare import Comparison, compare_groups
 from scaling_core.diagnose import SeriesDiagnosis, diagnose
+from scaling_core.downstream import LossToMetric, fit_loss_to_metric
 from scaling_core.fitting import FitInputError, FitResult
 from scaling_core.methods import (
     MethodInputError,
@@ -349,6 +350,16 @@ def cached_comparison(
 def cached_points(name: str, sha256: str) -> pd.DataFrame:
     """The dataset's step-level rows (``sha256`` keys the cache to the content)."""
     return get_store().load_points(name)
+
+
+@st.cache_data(show_spinner="Fitting the loss → metric map…", max_entries=32)
+def cached_loss_to_metric(name: str, sha256: str, reduction: str, drop: int) -> LossToMetric | str:
+    """The sigmoid map from loss to the dataset's downstream metric, or why there is none."""
+    runs = load_runs(name, sha256, reduction).without_highest_loss(drop)
+    try:
+        return fit_loss_to_metric(runs.loss, runs.metric)
+    except FitInputError as err:
+        return str(err)
 
 
 def dataset_default(info: DatasetInfo, key: str, fallback: int) -> int:

@@ -15,6 +15,7 @@ from pages._ui import (
     budget_samples_for_loss,
     cached_backtests,
     cached_fit,
+    cached_loss_to_metric,
     cached_methods,
     current_dataset,
     dataset_default,
@@ -32,6 +33,7 @@ from scaling_core.allocation import (
     optimal_allocation,
 )
 from scaling_core.backtest import backtest_error_at, trust_label, trust_level, trust_sentence
+from scaling_core.downstream import MIN_POINTS, two_step_forecast
 from scaling_core.hardware import ACCELERATORS, flops_from_hours, hours_from_flops
 from scaling_core.laws import LAWS, is_joint
 from scaling_core.methods import compare_methods, detect_isoflop_groups
@@ -431,3 +433,33 @@ with data_col:
             f"D* = {charts.engineering(constrained.tokens)} fits in the unique data "
             f"({constrained.epochs:.2g} epochs): no repetition penalty."
         )
+
+# -------------------------------------------------------------------- downstream forecast
+if runs.metric.size and np.sum(np.isfinite(runs.metric)) >= MIN_POINTS:
+    st.subheader("Downstream metric at this budget")
+    mapping = cached_loss_to_metric(info.name, info.sha256, info.reduction, int(drop))
+    if isinstance(mapping, str):
+        st.info(f"No loss → metric map: {mapping}")
+    else:
+        forecast = two_step_forecast(law, fit.params, boot, mapping, budget)
+        low, high = forecast.metric_interval or (np.nan, np.nan)
+        cols = st.columns(2)
+        cols[0].metric("Forecast metric", f"{forecast.metric:.3f}",
+                       help=f"95% interval {low:.3f} – {high:.3f}")  # fmt: skip
+        cols[0].caption(f"95% interval {low:.3f} – {high:.3f} (two-step: compute → loss "
+                        f"{forecast.loss:.4f} → metric)")  # fmt: skip
+        cols[1].markdown(trust_badge(budget))
+        st.warning(forecast.caveat)
+        grid = np.linspace(min(mapping.loss.min(), forecast.loss) * 0.97,
+                           mapping.loss.max() * 1.02, 120)  # fmt: skip
+        st.plotly_chart(
+            charts.downstream_figure(
+                loss=mapping.loss, metric=mapping.metric, grid=grid,
+                curve=mapping.predict(grid), band=mapping.band(grid),
+                forecast=(forecast.loss, forecast.metric, forecast.metric_interval),
+            ),
+            key="downstream_chart",
+        )  # fmt: skip
+        if mapping.n_left_out:
+            st.caption(f"{mapping.n_left_out} runs without a positive metric value were left out "
+                       "of the map.")  # fmt: skip

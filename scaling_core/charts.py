@@ -638,3 +638,80 @@ def sweep_figure(x: np.ndarray, y: np.ndarray, fitted, x_title: str, y_title: st
                    line={"color": FIT_COLOR, "width": 2}),
     ])  # fmt: skip
     return _axes(fig, x_title, y_title, grid, np.concatenate([y, fitted(grid)]))
+
+
+def downstream_figure(
+    *,
+    loss: np.ndarray,
+    metric: np.ndarray,
+    grid: np.ndarray,
+    curve: np.ndarray,
+    band: tuple[np.ndarray, np.ndarray] | None,
+    forecast: tuple[float, float, tuple[float, float] | None],
+) -> go.Figure:
+    """The loss → metric map (runs, sigmoid, band) and the forecast with its two-step interval.
+
+    Loss runs left to right from high to low (the direction of scale), on a linear axis: the
+    map is read in loss units, not decades.
+    """
+    fig = go.Figure()
+    if band is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=grid,
+                y=band[1],
+                mode="lines",
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=grid,
+                y=band[0],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=_rgba(FIT_COLOR, BAND_ALPHA),
+                name="95% band of the map",
+                hoverinfo="skip",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=grid, y=curve, mode="lines", name="sigmoid map", line={"color": FIT_COLOR, "width": 2}
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=loss, y=metric, mode="markers", name="runs", marker={"color": POINT_COLOR, "size": 8}
+        )
+    )
+    f_loss, f_metric, interval = forecast
+    error = None
+    if interval is not None:
+        error = {
+            "type": "data",
+            "symmetric": False,
+            "array": [interval[1] - f_metric],
+            "arrayminus": [f_metric - interval[0]],
+            "color": "black",
+        }
+    fig.add_trace(
+        go.Scatter(
+            x=[f_loss],
+            y=[f_metric],
+            mode="markers",
+            name="forecast",
+            error_y=error,
+            marker={"color": "black", "size": 13, "symbol": "star"},
+        )
+    )
+    fig.update_xaxes(title="loss (nats)", autorange="reversed")
+    fig.update_yaxes(title="downstream metric")
+    fig.update_layout(
+        margin={"l": 60, "r": 20, "t": 40, "b": 50},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+    )
+    return fig

@@ -227,6 +227,13 @@ def validate_fit_input(
             f"every loss equals {y[0]:g}: a flat series carries no scaling information"
         )
     if is_joint(law):
+        ratio = np.log(np.asarray(X["D"], float)) - np.log(np.asarray(X["N"], float))
+        if np.unique(X["N"]).size > 1 and np.ptp(ratio) < 1e-6:
+            raise FitInputError(
+                f"every run uses the same tokens per parameter ({np.exp(ratio[0]):.3g}): "
+                "with D proportional to N the joint law cannot tell the parameter term from the "
+                "data term; it needs runs at different tokens-per-parameter ratios"
+            )
         for key in ("N", "D"):
             if np.unique(X[key]).size < 2:
                 raise FitInputError(

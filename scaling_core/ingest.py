@@ -85,6 +85,7 @@ POINT_COLUMNS: tuple[str, ...] = (
     "batch_size",
     "learning_rate",
     "group",
+    "metric",
 )
 """Columns of :attr:`ParsedTable.points`: ``row_number`` (spreadsheet row), then canonical ones."""
 
@@ -135,6 +136,7 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "batch_size": ("batch_size", "bs", "batch"),
     "learning_rate": ("learning_rate", "lr", "peak_lr", "max_lr"),
     "group": ("group", "architecture", "arch", "family", "model_family", "recipe"),
+    "metric": ("metric", "accuracy", "acc", "score", "downstream", "eval_accuracy", "task_acc"),
 }
 """User header spellings per canonical column, compared after :func:`_normalise_header`."""
 
@@ -148,6 +150,7 @@ _EXPECTED: dict[str, str] = {
     "step": "a step number like 1000",
     "batch_size": "a batch size like 256",
     "learning_rate": "a learning rate like 3e-4",
+    "metric": "a downstream metric like an accuracy of 0.62",
 }
 """What a good value looks like, per canonical column, in the words shown to the user."""
 
@@ -700,7 +703,9 @@ def run_table_from_reduced(reduced: pd.DataFrame) -> RunTable:
 
     group = reduced["group"].to_numpy(dtype=object)
     has_group = any(g is not None and not (isinstance(g, float) and math.isnan(g)) for g in group)
+    metric = optional("metric") if "metric" in reduced else None
     return RunTable.from_arrays(
+        metric=metric,
         params=reduced["params"].to_numpy(dtype=float),
         loss=reduced["loss"].to_numpy(dtype=float),
         tokens=optional("tokens"),

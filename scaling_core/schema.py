@@ -41,6 +41,7 @@ CANONICAL_COLUMNS: dict[str, str] = {
     "batch_size": "batch size (sequences or tokens, as logged)",
     "learning_rate": "peak learning rate",
     "group": "architecture / recipe / family label (text)",
+    "metric": "a downstream metric such as accuracy, for the loss → metric map",
 }
 """Every column ingest can map a user's header onto, with what it means."""
 
@@ -65,6 +66,9 @@ class RunTable:
     """The metric being fitted (nats for a loss)."""
     group: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
     """Optional architecture/recipe label per run (empty array when absent)."""
+    metric: np.ndarray = field(default_factory=lambda: np.array([], dtype=float))
+    """Optional downstream metric per run (accuracy…; NaN where a run has none; empty when the
+    table has no such column)."""
 
     @staticmethod
     def from_arrays(
@@ -75,6 +79,7 @@ class RunTable:
         compute: np.ndarray | None = None,
         run: np.ndarray | None = None,
         group: np.ndarray | None = None,
+        metric: np.ndarray | None = None,
     ) -> RunTable:
         """Complete the table: derive D = C/(6N) or C = 6·N·D when only one is given."""
         params = np.asarray(params, dtype=float)
@@ -99,8 +104,17 @@ class RunTable:
                 raise ValueError(f"column {name!r} has shape {arr.shape}, expected ({n},)")
         if group.size and group.shape != (n,):
             raise ValueError(f"column 'group' has shape {group.shape}, expected ({n},)")
+        metric = np.array([], dtype=float) if metric is None else np.asarray(metric, dtype=float)
+        if metric.size and metric.shape != (n,):
+            raise ValueError(f"column 'metric' has shape {metric.shape}, expected ({n},)")
         return RunTable(
-            run=run, params=params, tokens=tokens, compute=compute, loss=loss, group=group
+            run=run,
+            params=params,
+            tokens=tokens,
+            compute=compute,
+            loss=loss,
+            group=group,
+            metric=metric,
         )
 
     @property
@@ -124,6 +138,7 @@ class RunTable:
             compute=self.compute[mask],
             loss=self.loss[mask],
             group=self.group[mask] if self.group.size else self.group,
+            metric=self.metric[mask] if self.metric.size else self.metric,
         )
 
     def without_highest_loss(self, k: int) -> RunTable:

@@ -58,7 +58,8 @@ __all__ = [
     "ensure_default_datasets",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: datasets, points, sources. 2: points.metric (a downstream metric column)."""
 STORE_ENV_VAR = "SCALESCOPE_STORE"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
@@ -99,7 +100,8 @@ _SCHEMA: tuple[str, ...] = (
         step DOUBLE,
         batch_size DOUBLE,
         learning_rate DOUBLE,
-        grp VARCHAR
+        grp VARCHAR,
+        metric DOUBLE
     )""",
     """CREATE TABLE IF NOT EXISTS sources (
         dataset_id BIGINT PRIMARY KEY,
@@ -116,7 +118,7 @@ _SELECT_DATASET = f"SELECT {_DATASET_FIELDS} FROM datasets WHERE name = ?"
 # Ordering matches ingest.reduce_points exactly (NULL steps count as earliest).
 _REDUCE_SQL: dict[str, str] = {
     "final": """
-        SELECT run, params, tokens, flops, loss, grp FROM (
+        SELECT run, params, tokens, flops, loss, grp, metric FROM (
             SELECT *,
                 ROW_NUMBER() OVER (
                     PARTITION BY run ORDER BY step DESC NULLS LAST, row_number DESC) AS pick,
@@ -124,7 +126,7 @@ _REDUCE_SQL: dict[str, str] = {
             FROM points WHERE dataset_id = ?
         ) WHERE pick = 1 ORDER BY first_row""",
     "best": """
-        SELECT run, params, tokens, flops, loss, grp FROM (
+        SELECT run, params, tokens, flops, loss, grp, metric FROM (
             SELECT *,
                 ROW_NUMBER() OVER (PARTITION BY run ORDER BY loss ASC, row_number ASC) AS pick,
                 MIN(row_number) OVER (PARTITION BY run) AS first_row
@@ -135,8 +137,13 @@ _REDUCE_SQL: dict[str, str] = {
 _INSERT_POINTS = """
     INSERT INTO points
     SELECT ?, row_number, run, params, tokens, flops, loss, train_loss, val_loss, step,
-           batch_size, learning_rate, "group"
+           batch_size, learning_rate, "group", metric
     FROM incoming_points"""
+
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE points ADD COLUMN IF NOT EXISTS metric DOUBLE",),
+}
+"""Statements that bring a store from version ``k - 1`` to ``k``, applied in order on open."""
 
 
 class StoreError(Exception):
@@ -277,6 +284,11 @@ class Store:
             version = row[0] if row else None
             if version is None:
                 cursor.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+            elif version < SCHEMA_VERSION:
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS.get(target, ()):
+                        cursor.execute(statement)
+                cursor.execute("UPDATE schema_version SET version = ?", [SCHEMA_VERSION])
             elif version > SCHEMA_VERSION:
                 raise StoreError(
                     f"the store {self.location} has schema version {version}, newer than this "
@@ -401,7 +413,7 @@ class Store:
             info = self._require(cursor, name)
             frame = cursor.execute(
                 "SELECT row_number, run, params, tokens, flops, loss, train_loss, val_loss, "
-                'step, batch_size, learning_rate, grp AS "group" FROM points '
+                'step, batch_size, learning_rate, grp AS "group", metric FROM points '
                 "WHERE dataset_id = ? ORDER BY row_number",
                 [info.id],
             ).df()
@@ -424,8 +436,10 @@ class Store:
             rows = cursor.execute(_REDUCE_SQL[chosen], [info.id]).fetchall()
         finally:
             cursor.close()
-        reduced = pd.DataFrame(rows, columns=["run", "params", "tokens", "flops", "loss", "group"])
-        for column in ("tokens", "flops"):
+        reduced = pd.DataFrame(
+            rows, columns=["run", "params", "tokens", "flops", "loss", "group", "metric"]
+        )
+        for column in ("tokens", "flops", "metric"):
             reduced[column] = reduced[column].astype(float)
         reduced["run"] = reduced["run"].astype(object)
         reduced["group"] = reduced["group"].astype(object)

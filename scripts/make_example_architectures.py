@@ -4,7 +4,9 @@ Why: the Compare view needs a bundled dataset with a ``group`` column whose answ
 Both architectures follow a power law in compute with a floor, L(C) = c + a·C^(-b) (loss in nats,
 C = 6·N·D FLOPs with 20 tokens per parameter); the "improved" one reaches any loss with
 :data:`TRUE_MULTIPLIER`× less compute than the "baseline" one: L_improved(C) = L_baseline(k·C).
-Each run's loss carries multiplicative lognormal noise (sigma :data:`NOISE_SIGMA`). Deterministic::
+Each run's loss carries multiplicative lognormal noise (sigma :data:`NOISE_SIGMA`). An
+``accuracy`` column follows the loss through a known sigmoid (:func:`accuracy_of`) plus
+Normal(0, :data:`ACCURACY_NOISE`) noise, for the loss → downstream-metric forecast. Deterministic::
 
     python scripts/make_example_architectures.py          # writes the CSV
     python scripts/make_example_architectures.py --check  # exit 1 if the committed file differs
@@ -25,6 +27,8 @@ BASELINE_LAW: dict[str, float] = {"a": 852.0, "b": 0.15, "c": 1.8}
 TRUE_MULTIPLIER = 2.5
 """The improved architecture matches the baseline's loss with 2.5× less compute."""
 NOISE_SIGMA = 0.004
+ACCURACY_NOISE = 0.01
+"""Absolute noise on the synthetic accuracy."""
 SEED = 20261125
 MODEL_SIZES: tuple[float, ...] = (2e7, 5e7, 1e8, 2e8, 4e8, 8e8, 1.5e9, 3e9)
 TOKENS_PER_PARAM = 20.0
@@ -37,12 +41,17 @@ def baseline_loss(compute: np.ndarray) -> np.ndarray:
     return law["c"] + law["a"] * compute ** -law["b"]
 
 
+def accuracy_of(loss: np.ndarray) -> np.ndarray:
+    """The generating loss → accuracy map: chance 0.25 rising to 0.9, midpoint at loss 2.6."""
+    return 0.25 + 0.65 / (1.0 + np.exp(4.0 * (loss - 2.6)))
+
+
 def render() -> str:
     """The CSV text (deterministic)."""
     rng = np.random.default_rng(SEED)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["run", "params", "tokens", "architecture", "loss"])
+    writer.writerow(["run", "params", "tokens", "architecture", "loss", "accuracy"])
     for architecture, multiplier in (("baseline", 1.0), ("improved", TRUE_MULTIPLIER)):
         for n in MODEL_SIZES:
             tokens = TOKENS_PER_PARAM * n
@@ -50,8 +59,9 @@ def render() -> str:
             loss = baseline_loss(np.array(multiplier * compute)) * np.exp(
                 rng.normal(0.0, NOISE_SIGMA)
             )
+            accuracy = accuracy_of(loss) + rng.normal(0.0, ACCURACY_NOISE)
             writer.writerow([f"{architecture}-{n:.0e}", f"{n:.6g}", f"{tokens:.6g}", architecture,
-                             f"{float(loss):.5f}"])  # fmt: skip
+                             f"{float(loss):.5f}", f"{float(accuracy):.4f}"])  # fmt: skip
     return out.getvalue()
 
 

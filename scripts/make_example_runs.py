@@ -10,7 +10,9 @@ with different token budgets (tokens per parameter from 5 to 80), so the joint f
 is identifiable. Each run is logged at 10 evaluation steps; ``tokens`` is the number of tokens
 seen at that step, ``val_loss`` follows the law at those tokens times lognormal noise
 (sigma = :data:`NOISE_SIGMA`), and ``train_loss`` is 1% lower than ``val_loss`` with its own
-noise. The output is deterministic (seeded) so the committed CSV can be regenerated
+noise. ``accuracy`` is a synthetic downstream metric: :func:`accuracy_of` of the noise-free loss
+plus Normal(0, :data:`ACCURACY_NOISE`) noise from its own seeded stream. The output is
+deterministic (seeded) so the committed CSV can be regenerated
 byte-for-byte::
 
     python scripts/make_example_runs.py            # writes data/example_runs.csv
@@ -55,6 +57,7 @@ COLUMNS: tuple[str, ...] = (
     "learning_rate",
     "train_loss",
     "val_loss",
+    "accuracy",
 )
 
 OUTPUT = Path(__file__).resolve().parent.parent / "data" / "example_runs.csv"
@@ -82,9 +85,20 @@ def _budgets_for(size_index: int, rng: np.random.Generator) -> tuple[float, ...]
     return TOKENS_PER_PARAM[start : start + n_runs]
 
 
+ACCURACY_NOISE = 0.01
+"""Absolute noise on the synthetic downstream accuracy."""
+
+
+def accuracy_of(loss: np.ndarray | float) -> np.ndarray:
+    """The generating loss → accuracy map: chance 0.25 rising to 0.9, midpoint at loss 3.6."""
+    return 0.25 + 0.65 / (1.0 + np.exp(4.0 * (np.asarray(loss) - 3.6)))
+
+
 def generate_rows(seed: int = SEED) -> list[dict[str, object]]:
     """All rows of the example file, one per (run, evaluation step)."""
     rng = np.random.default_rng(seed)
+    # The accuracy has its own stream, so adding it left every loss in the file unchanged.
+    accuracy_rng = np.random.default_rng(seed + 1)
     rows: list[dict[str, object]] = []
     for size_index, params in enumerate(MODEL_SIZES):
         # Smaller models conventionally get larger learning rates and smaller batches.
@@ -110,6 +124,9 @@ def generate_rows(seed: int = SEED) -> list[dict[str, object]]:
                         "learning_rate": learning_rate,
                         "train_loss": round(train_loss, 5),
                         "val_loss": round(val_loss, 5),
+                        "accuracy": round(
+                            float(accuracy_of(clean)) + accuracy_rng.normal(0, ACCURACY_NOISE), 4
+                        ),
                     }
                 )
     return rows

@@ -109,7 +109,7 @@ def test_default_datasets_do_not_return_after_the_user_deletes_one(store: Store)
     ensure_default_datasets(store)
     store.delete_dataset("Synthetic example runs")
     assert ensure_default_datasets(store) == []
-    assert len(store.list_datasets()) == 1
+    assert len(store.list_datasets()) == len(DEFAULT_DATASETS) - 1
 
 
 def test_identical_reupload_is_idempotent(store: Store) -> None:
@@ -260,3 +260,37 @@ def test_second_process_holding_the_file_raises_store_locked(tmp_path: Path) -> 
         assert process.stdin is not None
         process.stdin.close()
         process.wait(timeout=30)
+
+
+def test_a_version_1_store_is_migrated_on_open(tmp_path) -> None:
+    """Stores written before the downstream-metric column open, gain it, and keep their data."""
+    import duckdb
+
+    path = str(tmp_path / "v1.duckdb")
+    with duckdb.connect(path) as old:
+        old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        old.execute("INSERT INTO schema_version VALUES (1)")
+        old.execute(
+            "CREATE TABLE points (dataset_id BIGINT NOT NULL, row_number BIGINT NOT NULL, "
+            "run VARCHAR NOT NULL, params DOUBLE NOT NULL, tokens DOUBLE, flops DOUBLE, "
+            "loss DOUBLE NOT NULL, train_loss DOUBLE, val_loss DOUBLE, step DOUBLE, "
+            "batch_size DOUBLE, learning_rate DOUBLE, grp VARCHAR)"
+        )
+    with Store.open(path) as store:
+        store.add_dataset("after", parsed(), STEP_LOG)
+        assert len(store.load_points("after")) > 0
+        assert "metric" in store.load_points("after").columns
+    with duckdb.connect(path) as check:
+        assert check.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+
+
+def test_downstream_metric_column_round_trips() -> None:
+    from scaling_core.ingest import parse_table
+
+    data = (
+        b"run,params,tokens,loss,accuracy\na,1e8,2e9,3.0,0.3\nb,2e8,4e9,2.8,0.35\nc,4e8,8e9,2.6,0\n"
+    )
+    table = parse_table("acc.csv", data)
+    with Store.in_memory() as store:
+        store.add_dataset("acc", table, data)
+        np.testing.assert_allclose(store.load_runs("acc").metric, [0.3, 0.35, 0.0])
