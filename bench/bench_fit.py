@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline_epoch import epoch_grid, load_epoch_data, public, run_baseline  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from scaling_core import bootstrap_fit, fit_law, get_law  # noqa: E402
 from scaling_core.ingest import load_runs_from_file  # noqa: E402
@@ -183,7 +184,11 @@ def measure(quick: bool, stride: int) -> dict:
     n_starts = len(epoch_grid()[::stride])
     print(f"(a) baseline: {n_starts} starts ...", flush=True)
     c0 = time.process_time()
-    base_obj, base_params, base_wall = run_baseline(stride, base_data)
+    # The baseline gets the same single-threaded BLAS as fit_law: multi-threaded OpenBLAS makes
+    # L-BFGS-B's tiny linear algebra several times slower on a busy 2-core machine, and a
+    # baseline slowed by that would flatter every ratio below.
+    with threadpool_limits(limits=1, user_api="blas"):
+        base_obj, base_params, base_wall = run_baseline(stride, base_data)
     base_cpu = time.process_time() - c0
     print(f"    {base_wall:.2f} s wall, objective {base_obj:.12g}", flush=True)
 
@@ -431,7 +436,8 @@ Speed and memory of Scalescope's Chinchilla fit on the bundled Epoch AI data
 (`data/chinchilla_epoch.csv`, the 5 highest-loss rows left out: {r["data_rows"]} rows), against the
 reference method run **in the same benchmark process** (same machine, load and BLAS settings).
 
-- **Baseline** (`bench/baseline_epoch.py`): the Epoch AI replication's method written plainly —
+- **Baseline** (`bench/baseline_epoch.py`, run with single-threaded BLAS like `fit_law`, so
+  thread contention cannot flatter the ratios): the Epoch AI replication's method written plainly —
   `log L = LSE(a − α log N, b − β log D, e)`, summed Huber loss (δ = 1e-3) on log residuals, and
   `scipy.optimize.minimize(obj, x0, method="L-BFGS-B")` (default options, numerical gradients) from
   each of the 4,500 grid starts α, β ∈ {{0, 0.5, …, 2}}, e ∈ {{−1, −0.5, …, 1}},

@@ -14,7 +14,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 MATH_MODULES = (
     "laws", "objectives", "fitting", "batch_optimize", "uncertainty", "allocation", "regimes",
-    "methods", "planning", "hardware",
+    "methods", "planning", "hardware", "diagnose", "backtest", "compare", "sweeps", "downstream",
 )  # fmt: skip
 FORBIDDEN_IN_MATH = {"pandas", "duckdb", "streamlit", "plotly"}
 
