@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MAX_MOVE = 2.0
+"""Largest change of any parameter in one trial step (internal units: logs and exponents)."""
+
 MAX_BACKTRACKS = 16
 """Step shrinks per iteration: three halvings, then tenfold cuts (down to ~1e-16 of the step)."""
 
@@ -98,7 +101,9 @@ def batched_lbfgs(
         uphill = slope >= 0
         direction[uphill] = -g_free[uphill]  # reset to steepest descent on the free variables
 
-        step = np.ones(rows.size)
+        # Unit steps, except that no parameter moves more than MAX_MOVE at once: the first
+        # (steepest-descent) directions are unscaled and would otherwise cost many halvings.
+        step = np.minimum(1.0, MAX_MOVE / np.maximum(np.max(np.abs(direction), axis=1), 1e-300))
         x_new = np.empty((rows.size, x.shape[1]))
         f_new = np.full(rows.size, np.inf)
         g_new = np.zeros((rows.size, x.shape[1]))
@@ -150,3 +155,66 @@ def batched_lbfgs(
         converged[rows[finished]] = True
         active[rows[finished]] = False
     return BatchResult(x=x, fun=f, converged=converged, iterations=iteration)
+
+
+ResidualFunction = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""``f(theta (B, p)) -> (residuals (B, n), Jacobian of the residuals (B, n, p))``."""
+
+
+def batched_levenberg_marquardt(
+    fun: ResidualFunction,
+    x0: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    max_iter: int = 60,
+    rtol: float = 1e-10,
+) -> BatchResult:
+    """Minimise ½‖r(θ)‖² for B independent rows at once (Levenberg–Marquardt, Marquardt's
+    diagonal scaling, steps clipped into the box).
+
+    Why: a least-squares first pass from many starts converges in tens of iterations where
+    L-BFGS on a Huber objective needs hundreds, and every iteration is a handful of batched
+    array operations (B small p×p solves). The caller polishes the winners on its own objective.
+    """
+    x = np.clip(np.array(x0, dtype=float), lower, upper)
+    n_rows, p = x.shape
+    r, jac = fun(x)
+    cost = 0.5 * np.sum(r * r, axis=1)
+    damping = np.full(n_rows, 1e-3)
+    active = np.isfinite(cost)
+    quiet = np.zeros(n_rows, dtype=int)
+    eye = np.eye(p)
+    iteration = 0
+    for iteration in range(1, max_iter + 1):  # noqa: B007 - reported in the result
+        rows = np.flatnonzero(active)
+        if rows.size == 0:
+            break
+        j, res = jac[rows], r[rows]
+        jtj = np.einsum("bnp,bnq->bpq", j, j)
+        grad = np.einsum("bnp,bn->bp", j, res)
+        diag = np.einsum("bpp->bp", jtj)
+        scale = np.maximum(diag, 1e-12 * np.maximum(diag.max(axis=1, keepdims=True), 1e-300))
+        system = jtj + damping[rows, None, None] * scale[:, :, None] * eye
+        try:
+            step = -np.linalg.solve(system, grad[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            step = -grad / np.maximum(scale, 1e-300)
+        trial = np.clip(x[rows] + step, lower, upper)
+        r_new, jac_new = fun(trial)
+        cost_new = 0.5 * np.sum(r_new * r_new, axis=1)
+        better = np.isfinite(cost_new) & (cost_new < cost[rows])
+        gained = np.where(better, (cost[rows] - cost_new) / np.maximum(cost[rows], 1e-300), 0.0)
+        up = rows[better]
+        x[up], r[up], jac[up], cost[up] = (
+            trial[better],
+            r_new[better],
+            jac_new[better],
+            (cost_new[better]),
+        )
+        damping[up] = np.maximum(damping[up] * 0.3, 1e-12)
+        damping[rows[~better]] *= 10.0
+        quiet[rows] = np.where(better & (gained < rtol), quiet[rows] + 1, 0)
+        stalled = damping[rows] > 1e10
+        finished = stalled | (quiet[rows] >= 2) | (cost[rows] == 0)
+        active[rows[finished]] = False
+    return BatchResult(x=x, fun=cost, converged=~active, iterations=iteration)

@@ -193,6 +193,16 @@ def add_band(
     )
 
 
+def _add_saturated(fig: go.Figure, x: np.ndarray, loss: np.ndarray, names: np.ndarray,
+                   mask: np.ndarray, color: str) -> None:  # fmt: skip
+    """The runs within 5% of the fitted floor, as ✕ markers."""
+    fig.add_trace(go.Scatter(
+        x=x[mask], y=loss[mask], mode="markers", name="saturated (near floor)",
+        marker={"color": color, "size": 11, "symbol": "x"}, text=names[mask],
+        hovertemplate="%{text}<br>saturated<br>loss=%{y:.4f}",
+    ))  # fmt: skip
+
+
 def single_resource_figure(
     *,
     x: np.ndarray,
@@ -229,17 +239,7 @@ def single_resource_figure(
         )
     )
     if saturated.any():
-        fig.add_trace(
-            go.Scatter(
-                x=x[saturated],
-                y=loss[saturated],
-                mode="markers",
-                name="saturated (near floor)",
-                marker={"color": "#ff7f0e", "size": 11, "symbol": "x"},
-                text=run_names[saturated],
-                hovertemplate="%{text}<br>saturated<br>loss=%{y:.4f}",
-            )
-        )
+        _add_saturated(fig, x, loss, run_names, saturated, "#ff7f0e")
     if floor is not None and floor > 0:
         _hline(fig, floor, f"floor {floor:.3g}")
     all_y = np.concatenate([loss, curve_y] + ([band[0], band[1]] if band is not None else []))
@@ -303,17 +303,7 @@ def joint_figure(
             )
         )
     if saturated.any():
-        fig.add_trace(
-            go.Scatter(
-                x=tokens[saturated],
-                y=loss[saturated],
-                mode="markers",
-                name="saturated (near floor)",
-                marker={"color": "black", "size": 10, "symbol": "x"},
-                text=run_names[saturated],
-                hovertemplate="%{text}<br>saturated<br>loss=%{y:.4f}",
-            )
-        )
+        _add_saturated(fig, tokens, loss, run_names, saturated, "black")
     all_y = np.concatenate([loss, curves.ravel()])
     return _axes(fig, "training tokens D", y_title, np.concatenate([tokens, curve_tokens]), all_y)
 

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import optimize
 from scipy.special import stdtr
 
-from scaling_core.batch_optimize import batched_lbfgs
+from scaling_core.batch_optimize import BatchResult, batched_levenberg_marquardt
 from scaling_core.laws import Inputs, Law, is_joint, log_inputs
 from scaling_core.objectives import DEFAULT_DELTA, FitData, Objective, get_objective
 from scaling_core.schema import RunTable
@@ -30,8 +30,8 @@ N_POLISHED_STARTS = 16
 MAX_BASIN_STARTS = 32
 """At most this many exponent cells each send their best start to the first pass."""
 
-SAME_OPTIMUM_RTOL = 1e-5
-"""Two starts whose objectives agree this closely (after the first pass) are in the same basin."""
+SAME_OPTIMUM_RTOL = 1e-6
+"""Two starts whose least-squares optima agree this closely (relative) share a basin."""
 
 EXTRAPOLATION_FACTOR = 10.0
 """Local optima are compared on their prediction at 10× the largest observed inputs."""
@@ -97,9 +97,12 @@ class FitResult:
     """Size of the initialisation grid scored."""
     n_polished: int
     n_at_best: int
-    """Polished starts that reached the best optimum's basin (objective within 1e-5 relative)."""
+    """First-pass starts whose basin polished to the best optimum."""
     local_optima: tuple[LocalOptimum, ...]
     warnings: tuple[str, ...]
+    n_elsewhere: int = 0
+    """First-pass starts in basins that scored too poorly to be polished (not in local_optima);
+    ``sum(o.n_starts for o in local_optima) + n_elsewhere == n_polished``."""
     covariance: np.ndarray | None = field(default=None, repr=False)
     """Approximate covariance of the internal law parameters (Gauss–Newton on log residuals)."""
     scale: float | None = None
@@ -131,6 +134,7 @@ class FitResult:
                 "grid": self.n_grid,
                 "polished": self.n_polished,
                 "reached_best": self.n_at_best,
+                "in_unpolished_basins": self.n_elsewhere,
             },
             "local_optima": [
                 {
@@ -264,10 +268,10 @@ def _box(law: Law, objective: Objective) -> tuple[np.ndarray, np.ndarray]:
 TIGHT = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 20}
 """Final polish: stop only at the limits of float64 (a fit within 1e-9 of the true optimum)."""
 
-LOOSE_MAX_ITER, LOOSE_FTOL, LOOSE_GTOL = 100, 1e-10, 1e-8
-"""First pass from every start (batched): enough to tell which basin a start falls into."""
+POLISHED_BASINS = 3
+"""The best basins of the first pass that get the tight polish on the real objective."""
 
-SCORING_POINTS = 64
+SCORING_POINTS = 32
 """The grid is ranked on at most this many points spread over the loss range (a cheap pass)."""
 
 
@@ -401,34 +405,38 @@ def _extrapolate(law: Law, theta: np.ndarray, X: Inputs) -> float:
     return float(np.exp(law.log_predict(theta, log_inputs(far)))[0])
 
 
-def _group_optima(
-    law: Law, X: Inputs, thetas: list[np.ndarray], values: np.ndarray, extra: int
-) -> tuple[list[LocalOptimum], int]:
-    order = np.argsort(values)
-    best = values[order[0]]
-    optima: list[tuple[float, np.ndarray, int]] = []
+def _first_pass(
+    law: Law, objective: Objective, data: FitData, starts: np.ndarray
+) -> tuple[BatchResult, np.ndarray]:
+    """Least squares from every start at once (batched Levenberg–Marquardt), and a basin label
+    per start: starts whose least-squares optima agree to 1e-6 (relative) share a basin.
+
+    Why least squares first: it converges in tens of Gauss–Newton iterations where L-BFGS on the
+    Huber objective needs hundreds, and the basins of the two objectives coincide on data a law
+    describes; the real objective then polishes the best basins (see :func:`fit_law`).
+    """
+    lower, upper = _box(law, Objective("huber_log"))
+    root_w = np.sqrt(data.weights)
+    linear = objective.name == "ls_linear"
+
+    def residuals(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        log_pred, jac = law.log_predict_and_jacobian(theta, data.U)
+        if linear:
+            pred = np.exp(log_pred)
+            return root_w * (data.y - pred), -(root_w * pred)[..., None] * jac
+        return root_w * (data.log_y - log_pred), -root_w[:, None] * jac
+
+    first = batched_levenberg_marquardt(residuals, starts, lower, upper)
+    order = np.argsort(first.fun, kind="stable")
+    basins = np.empty(first.fun.size, dtype=int)
+    label, anchor = -1, None
     for i in order:
-        v = values[i]
-        for j, (ov, ot, cnt) in enumerate(optima):
-            if abs(v - ov) <= SAME_OPTIMUM_RTOL * max(abs(ov), 1e-300):
-                optima[j] = (ov, ot, cnt + 1)
-                break
-        else:
-            optima.append((v, thetas[i], 1))
-    n_at_best = optima[0][2]
-    out = []
-    for v, t, cnt in optima:
-        core = t[: len(t) - extra]
-        out.append(
-            LocalOptimum(
-                params=law.to_public(core),
-                objective=float(v),
-                n_starts=cnt,
-                extrapolation=_extrapolate(law, core, X),
-            )
-        )
-    del best
-    return out, n_at_best
+        if anchor is None or abs(first.fun[i] - anchor) > SAME_OPTIMUM_RTOL * max(
+            abs(anchor), 1e-300
+        ):
+            label, anchor = label + 1, first.fun[i]
+        basins[i] = label
+    return first, basins
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> Heteroscedasticity:
@@ -552,43 +560,45 @@ def fit_law(
     validate_fit_input(law, X, y, weights)
     data = FitData.build(X, y, weights)
     starts, n_grid = _best_starts(law, obj, data, n_starts)
-    if obj.extra_params:
-        scales = [_initial_scale(law, obj, data, theta0) for theta0 in starts]
-        starts = np.column_stack([starts, scales])
-    # First pass: all starts at once, loosely; then a tight polish of each distinct basin's best.
-    lower, upper = _box(law, obj)
-    first = batched_lbfgs(
-        lambda theta, rows: obj.value_and_grad(law, theta, data),
-        starts,
-        lower,
-        upper,
-        max_iter=LOOSE_MAX_ITER,
-        ftol=LOOSE_FTOL,
-        gtol=LOOSE_GTOL,
-    )
-    results = [
-        optimize.OptimizeResult(x=x, fun=float(f), success=bool(c), message="first pass")
-        for x, f, c in zip(first.x, first.fun, first.converged, strict=True)
-    ]
-    order = np.argsort([res.fun for res in results])
-    seen: list[float] = []
-    for i in order:
-        if all(abs(results[i].fun - v) > 1e-4 * abs(v) for v in seen):
-            seen.append(results[i].fun)
-            results[i] = least_squares_polish(
-                law, obj, data, polish(law, obj, data, np.asarray(results[i].x))
-            )
-            if len(seen) == 3:
-                break
-    values = np.array([res.fun for res in results])
-    thetas = [np.asarray(res.x) for res in results]
-    best_i = int(np.argmin(values))
-    best = results[best_i]
-    theta = thetas[best_i]
+    first, basins = _first_pass(law, obj, data, starts)
+    # Tight polish, on the real objective, of the best few basins (ranked by that objective).
+    score = obj if obj.extra_params == 0 else Objective("huber_log", obj.delta)
+    representatives = [int(np.flatnonzero(basins == b)[0]) for b in np.unique(basins)]
+    ranked = sorted(
+        representatives, key=lambda i: float(score.batch_values(law, first.x[i : i + 1], data)[0])
+    )[:POLISHED_BASINS]
+    polished = []
+    for i in ranked:
+        theta0 = first.x[i]
+        if obj.extra_params:
+            theta0 = np.append(theta0, _initial_scale(law, obj, data, theta0))
+        polished.append((i, least_squares_polish(law, obj, data, polish(law, obj, data, theta0))))
+    _, best = min(polished, key=lambda item: item[1].fun)
+    theta = np.asarray(best.x)
     core = theta[: law.n_params]
     if not np.all(np.isfinite(core)) or not np.isfinite(best.fun):
         raise FitInputError(f"law {law.name!r} could not be fitted: every start diverged")
-    optima, n_at_best = _group_optima(law, X, thetas, values, obj.extra_params)
+    # Basins whose polished optima coincide are one optimum: merge them, adding their starts.
+    merged: list[tuple[optimize.OptimizeResult, int]] = []
+    for i, res in sorted(polished, key=lambda item: item[1].fun):
+        count = int(np.sum(basins == basins[i]))
+        for k, (kept, n_kept) in enumerate(merged):
+            if abs(res.fun - kept.fun) <= SAME_OPTIMUM_RTOL * max(abs(kept.fun), 1e-300):
+                merged[k] = (kept, n_kept + count)
+                break
+        else:
+            merged.append((res, count))
+    optima = [
+        LocalOptimum(
+            params=law.to_public(np.asarray(res.x)[: law.n_params]),
+            objective=float(res.fun),
+            n_starts=count,
+            extrapolation=_extrapolate(law, np.asarray(res.x)[: law.n_params], X),
+        )
+        for res, count in merged
+    ]
+    n_at_best = merged[0][1]
+    results = first.x
 
     log_pred = law.log_predict(core, data.U)
     log_resid = data.log_y - log_pred
@@ -614,9 +624,10 @@ def fit_law(
         residual_std=float(log_resid.std(ddof=1)),
         heteroscedasticity=hetero,
         n_grid=n_grid,
-        n_polished=len(results),
+        n_polished=len(results),  # starts in the first pass
         n_at_best=n_at_best,
         local_optima=tuple(optima),
+        n_elsewhere=int(len(results) - sum(o.n_starts for o in optima)),
         warnings=tuple(warnings),
         covariance=_approx_covariance(law, core, data, log_resid),
         scale=float(np.exp(theta[law.n_params])) if obj.extra_params else None,

@@ -106,7 +106,7 @@ def test_fit_result_fields_on_chinchilla(fit_240: FitResult) -> None:
     assert optima[0].objective == pytest.approx(fit_240.objective, rel=1e-12)
     assert optima[0].params == pytest.approx(fit_240.params, rel=1e-9)
     assert optima[0].n_starts == fit_240.n_at_best
-    assert sum(o.n_starts for o in optima) == fit_240.n_polished
+    assert sum(o.n_starts for o in optima) + fit_240.n_elsewhere == fit_240.n_polished
     assert all(np.isfinite(o.extrapolation) and o.extrapolation > 0 for o in optima)
     assert fit_240.covariance is not None and fit_240.covariance.shape == (5, 5)
     assert np.all(np.diag(fit_240.covariance) > 0)
@@ -133,7 +133,7 @@ def test_fit_result_json(fit_240: FitResult) -> None:
     ):
         assert key in out, key
     assert out["law"] == "chinchilla" and out["n_points"] == 240
-    assert set(out["starts"]) == {"grid", "polished", "reached_best"}
+    assert set(out["starts"]) == {"grid", "polished", "reached_best", "in_unpolished_basins"}
     assert out["starts"]["reached_best"] == fit_240.n_at_best
     assert set(out["heteroscedasticity"]) == {"spearman_rho", "p_value", "detected"}
     text = json.dumps(out)
