@@ -362,6 +362,21 @@ def cached_loss_to_metric(name: str, sha256: str, reduction: str, drop: int) -> 
         return str(err)
 
 
+def int_query(key: str, default: int) -> int:
+    """An integer view setting from the URL; ``default`` when absent or not a whole number."""
+    try:
+        return int(query_value(key, str(default)))
+    except ValueError:
+        return default
+
+
+def drop_setting(info: DatasetInfo) -> int:
+    """How many highest-loss runs to leave out: the URL's ``drop``, else the dataset's default,
+    clipped to what the dataset can spare (at least one run must stay)."""
+    wanted = int_query("drop", dataset_default(info, "drop", 0))
+    return min(max(wanted, 0), max(info.n_runs - 1, 0))
+
+
 def dataset_default(info: DatasetInfo, key: str, fallback: int) -> int:
     """A per-dataset view default (see :data:`DATASET_DEFAULTS`)."""
     return DATASET_DEFAULTS.get(info.name, {}).get(key, fallback)

@@ -16,10 +16,9 @@ from pages._ui import (
     cached_comparison,
     cached_points,
     current_dataset,
-    dataset_default,
+    drop_setting,
     ensure_navigation,
     load_runs,
-    query_value,
 )
 from scaling_core import charts
 from scaling_core.compare import power_loss
@@ -32,10 +31,7 @@ info = current_dataset()
 if info is None:
     st.info("No datasets yet. Upload a run log on the **Data** page.")
     st.stop()
-try:
-    drop = int(query_value("drop", str(dataset_default(info, "drop", 0))))
-except ValueError:
-    drop = 0
+drop = drop_setting(info)
 runs = load_runs(info.name, info.sha256, info.reduction).without_highest_loss(drop)
 tab_groups, tab_sweeps = st.tabs(["Architectures / recipes", "Sweeps"])
 

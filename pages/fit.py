@@ -12,8 +12,9 @@ from pages._ui import (
     bootstrap_with_progress,
     cached_fit,
     current_dataset,
-    dataset_default,
+    drop_setting,
     ensure_navigation,
+    int_query,
     load_runs,
     query_value,
     set_query,
@@ -71,22 +72,15 @@ objective = controls[2].selectbox(
     help="\n\n".join(f"**{k}**: {v}" for k, v in OBJECTIVES.items()),
     key="objective",
 )
-try:
-    drop_default = int(query_value("drop", str(dataset_default(info, "drop", 0))))
-except ValueError:
-    drop_default = 0
 drop = controls[3].number_input(
     "Leave out highest-loss runs",
     min_value=0,
     max_value=max(info.n_runs - 1, 0),
-    value=min(max(drop_default, 0), max(info.n_runs - 1, 0)),
+    value=drop_setting(info),
     help="Epoch AI left out the 5 highest-loss of the 245 Chinchilla runs.",
     key="drop",
 )
-try:
-    resample_default = int(query_value("boot", str(DEFAULT_RESAMPLES)))
-except ValueError:
-    resample_default = DEFAULT_RESAMPLES
+resample_default = int_query("boot", DEFAULT_RESAMPLES)
 resamples = controls[4].selectbox(
     "Bootstrap resamples",
     RESAMPLE_CHOICES,

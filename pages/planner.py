@@ -18,7 +18,7 @@ from pages._ui import (
     cached_loss_to_metric,
     cached_methods,
     current_dataset,
-    dataset_default,
+    drop_setting,
     ensure_navigation,
     frontier_bands,
     load_runs,
@@ -76,15 +76,11 @@ with st.expander("Fit used for planning", expanded=False):
         format_func=lambda name: LAWS[name].title,
         key="plan_law",
     )
-    try:
-        drop_default = int(query_value("drop", str(dataset_default(info, "drop", 0))))
-    except ValueError:
-        drop_default = 0
     drop = cols[1].number_input(
         "Leave out highest-loss runs",
         min_value=0,
         max_value=max(info.n_runs - 1, 0),
-        value=min(max(drop_default, 0), max(info.n_runs - 1, 0)),
+        value=drop_setting(info),
         key="plan_drop",
     )
     resamples = cols[2].selectbox(

@@ -15,7 +15,7 @@ from pages._ui import (
     cached_backtests,
     cached_diagnosis,
     current_dataset,
-    dataset_default,
+    drop_setting,
     ensure_navigation,
     load_runs,
     query_value,
@@ -56,10 +56,7 @@ direction = cols[1].selectbox(
     "Better is", ("lower", "higher"), index=0 if inferred == "lower" else 1, key="reg_direction",
     help=f"The fitted column is the dataset's loss: {why}.",
 )  # fmt: skip
-try:
-    drop = int(query_value("drop", str(dataset_default(info, "drop", 0))))
-except ValueError:
-    drop = 0
+drop = drop_setting(info)
 cols[2].metric("Runs left out", drop, help="Set on the Fit page (highest-loss runs).")
 set_query(rx=x_name)
 with st.expander("How regimes are decided"):

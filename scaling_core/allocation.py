@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
 from scaling_core.laws import Law, is_joint, log_inputs
 from scaling_core.schema import FLOPS_PER_PARAM_TOKEN
@@ -113,6 +112,8 @@ def _numeric_optimum(law: Law, theta: np.ndarray, compute: float) -> tuple[float
     def log_loss(log_n: float) -> float:
         U = {"N": np.array([log_n]), "D": np.array([log_c6 - log_n])}
         return float(law.log_predict(theta, U)[0])
+
+    from scipy import optimize  # only non-closed-form laws need it; keep it off the CLI's path
 
     res = optimize.minimize_scalar(
         log_loss,

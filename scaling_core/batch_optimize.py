@@ -88,9 +88,12 @@ def batched_lbfgs(
         rows = np.flatnonzero(active)
         if rows.size == 0:
             break
-        hs = [h[rows] for h in s_hist]
-        hy = [h[rows] for h in y_hist]
-        hr = [h[rows] for h in rho_hist]
+        if rows.size == n_rows:  # every row still active: no copies of the history
+            hs, hy, hr = s_hist, y_hist, rho_hist
+        else:
+            hs = [h[rows] for h in s_hist]
+            hy = [h[rows] for h in y_hist]
+            hr = [h[rows] for h in rho_hist]
         # Active set: a variable on a bound whose gradient pushes outward stays fixed; the
         # quasi-Newton direction is taken in the free variables only (projected L-BFGS).
         xr, gr = x[rows], g[rows]
@@ -190,9 +193,10 @@ def batched_levenberg_marquardt(
         if rows.size == 0:
             break
         j, res = jac[rows], r[rows]
-        jtj = np.einsum("bnp,bnq->bpq", j, j)
-        grad = np.einsum("bnp,bn->bp", j, res)
-        diag = np.einsum("bpp->bp", jtj)
+        jt = j.transpose(0, 2, 1)
+        jtj = jt @ j  # batched matmul: several times faster than the equivalent einsum
+        grad = (jt @ res[:, :, None])[:, :, 0]
+        diag = np.diagonal(jtj, axis1=1, axis2=2)
         scale = np.maximum(diag, 1e-12 * np.maximum(diag.max(axis=1, keepdims=True), 1e-300))
         system = jtj + damping[rows, None, None] * scale[:, :, None] * eye
         try:

@@ -29,7 +29,7 @@ from scipy import optimize
 from scipy.optimize import brentq
 
 from scaling_core.batch_optimize import batched_lbfgs
-from scaling_core.fitting import TIGHT, FitInputError, fit_law
+from scaling_core.fitting import FitInputError, fit_law
 from scaling_core.laws import LOG_FLOOR_MIN, Inputs, Law, ParamSpec, _col, get_law
 from scaling_core.objectives import DEFAULT_DELTA, FitData, Objective
 from scaling_core.schema import RunTable
@@ -52,6 +52,10 @@ MORE_WORDS: dict[str, str] = {
     "params": "more parameters",
     "tokens": "more training tokens",
 }
+
+
+TIGHT = {"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 20}
+"""scipy L-BFGS-B options of the shared fit's final polish: stop only at float64's limits."""
 
 
 class CompareError(ValueError):
