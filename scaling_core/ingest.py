@@ -26,11 +26,14 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported only where a DataFrame is built (it costs ~0.4 s)
+    import pandas as pd
 
 from scaling_core.schema import CANONICAL_COLUMNS, RunTable
 
@@ -260,20 +263,31 @@ class ParsedTable:
     filename: str
     headers: tuple[str, ...]
     mapping: dict[str, str]
-    points: pd.DataFrame
+    columns: dict[str, np.ndarray]
+    """The canonical columns as arrays (:data:`POINT_COLUMNS`), one entry per data row."""
     delimiter: str
     encoding: str
     has_run_column: bool = field(default=False)
 
+    @cached_property
+    def points(self) -> pd.DataFrame:
+        """The columns as a DataFrame (built on first use: the CLI's fit path never needs it)."""
+        import pandas as pd
+
+        points = pd.DataFrame(self.columns)
+        points["run"] = points["run"].astype(object)
+        points["group"] = points["group"].astype(object)
+        return points
+
     @property
     def n_rows(self) -> int:
         """Number of step-level rows."""
-        return len(self.points)
+        return int(self.columns["row_number"].size)
 
     @property
     def n_runs(self) -> int:
         """Number of distinct runs."""
-        return int(self.points["run"].nunique())
+        return len(set(self.columns["run"].tolist()))
 
     @property
     def has_step_logs(self) -> bool:
@@ -285,8 +299,9 @@ class ParsedTable:
         return reduce_points(self.points, reduction)
 
     def run_table(self, reduction: Reduction = "final") -> RunTable:
-        """The per-run table the math layer consumes."""
-        return run_table_from_reduced(self.reduce(reduction))
+        """The per-run table the math layer consumes (reduced with numpy, as
+        :func:`reduce_points` does with pandas and the store with SQL)."""
+        return run_table_from_columns(self.columns, reduction)
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,19 +582,19 @@ def _check_widths(raw: RawTable, errors: _Collector) -> None:
 
 
 def _check_units(
-    points: pd.DataFrame, mapping: dict[str, str], rows: np.ndarray, errors: _Collector
+    points: dict[str, np.ndarray], mapping: dict[str, str], rows: np.ndarray, errors: _Collector
 ) -> None:
     """Tokens far below the parameter count mean the tokens are in millions/billions."""
-    params = points["params"].to_numpy()
+    params = points["params"]
     if "tokens" in mapping:
-        tokens, column = points["tokens"].to_numpy(), mapping["tokens"]
+        tokens, column = points["tokens"], mapping["tokens"]
     else:
-        tokens, column = points["flops"].to_numpy() / (6.0 * params), mapping["flops"]
+        tokens, column = points["flops"] / (6.0 * params), mapping["flops"]
     with np.errstate(invalid="ignore"):
         bad = np.flatnonzero(tokens < params * MIN_TOKENS_PER_PARAM)
     source = "tokens" if "tokens" in mapping else "flops"
     for position in bad:
-        value = points[source].iloc[position]
+        value = points[source][position]
         errors.add(
             f"gives {tokens[position]:.3g} training tokens for {params[position]:.3g} parameters,"
             " fewer than 1 token per 1000 parameters, which suggests the wrong unit",
@@ -590,20 +605,22 @@ def _check_units(
         )
 
 
-def _check_run_params(points: pd.DataFrame, header: str, errors: _Collector) -> None:
+def _check_run_params(points: dict[str, np.ndarray], header: str, errors: _Collector) -> None:
     """All rows of one run must agree on its parameter count."""
-    for run, group in points.groupby("run", sort=False):
-        distinct = group["params"].dropna().unique()
-        if len(distinct) > 1:
-            first = group.iloc[0]
-            other = group[group["params"] != first["params"]].iloc[0]
+    run, params, rows = points["run"], points["params"], points["row_number"]
+    for name in dict.fromkeys(run.tolist()):
+        mine = np.flatnonzero(run == name)
+        values = params[mine]
+        if np.unique(values[np.isfinite(values)]).size > 1:
+            first = mine[0]
+            other = mine[np.flatnonzero(values != values[0])[0]]
             errors.add(
-                f"run {_quote(str(run))} has {first['params']:g} parameters on row "
-                f"{int(first['row_number'])} but {other['params']:g} here",
+                f"run {_quote(str(name))} has {params[first]:g} parameters on row "
+                f"{int(rows[first])} but {params[other]:g} here",
                 "one parameter count per run (give different models different run names)",
-                int(other["row_number"]),
+                int(rows[other]),
                 header,
-                f"{other['params']:g}",
+                f"{params[other]:g}",
             )
 
 
@@ -638,21 +655,20 @@ def validate_table(
             columns[canonical] = _numeric_column(raw, header, canonical, required, errors)
     if "run" not in mapping:
         columns["run"] = np.array([f"row {row}" for row in rows], dtype=object)
-    points = pd.DataFrame(columns)
-    points["run"] = points["run"].astype(object)
-    points["group"] = points["group"].astype(object)
+    columns["run"] = np.asarray(columns["run"], dtype=object)
+    columns["group"] = np.asarray(columns["group"], dtype=object)
 
     if not errors.total:
-        _check_units(points, mapping, rows, errors)
+        _check_units(columns, mapping, rows, errors)
         if "run" in mapping:
-            _check_run_params(points, mapping["params"], errors)
+            _check_run_params(columns, mapping["params"], errors)
     if errors.total:
         return errors.result()
     return ParsedTable(
         filename=raw.filename,
         headers=raw.headers,
         mapping={c: mapping[c] for c in CANONICAL_COLUMNS if c in mapping},
-        points=points,
+        columns=columns,
         delimiter=raw.delimiter,
         encoding=raw.encoding,
         has_run_column="run" in mapping,
@@ -692,6 +708,51 @@ def reduce_points(points: pd.DataFrame, reduction: Reduction = "final") -> pd.Da
     first_row = points.groupby("run", sort=False)["row_number"].min()
     chosen = chosen.assign(_first=chosen["run"].map(first_row))
     return chosen.sort_values("_first").drop(columns="_first").reset_index(drop=True)
+
+
+def run_table_from_columns(columns: dict[str, np.ndarray], reduction: Reduction = "final"
+                           ) -> RunTable:  # fmt: skip
+    """One row per run straight from the columns, without pandas.
+
+    The same choice as :func:`reduce_points`: ``final`` is each run's row with the largest step
+    (empty steps count as earliest; ties take the last row), ``best`` its lowest-loss row
+    (ties: the earliest); runs in order of first appearance.
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}; expected one of {REDUCTIONS}")
+    run = np.asarray(columns["run"], dtype=object)
+    row = np.asarray(columns["row_number"])
+    if reduction == "final":
+        step = np.asarray(columns["step"], dtype=float)
+        order = np.lexsort((row, np.where(np.isnan(step), -np.inf, step)))
+        pick_last = True
+    else:
+        order = np.lexsort((row, np.asarray(columns["loss"], dtype=float)))
+        pick_last = False
+    chosen: dict[object, int] = {}
+    for index in order:
+        if pick_last or run[index] not in chosen:
+            chosen[run[index]] = int(index)
+    first_row = {}
+    for index in np.argsort(row, kind="stable"):
+        first_row.setdefault(run[index], row[index])
+    picks = np.array(sorted(chosen.values(), key=lambda i: first_row[run[i]]), dtype=int)
+
+    def optional(name: str) -> np.ndarray | None:
+        values = np.asarray(columns[name], dtype=float)[picks]
+        return None if np.isnan(values).all() else values
+
+    group = np.asarray(columns["group"], dtype=object)[picks]
+    has_group = any(g is not None and not (isinstance(g, float) and math.isnan(g)) for g in group)
+    return RunTable.from_arrays(
+        params=np.asarray(columns["params"], dtype=float)[picks],
+        loss=np.asarray(columns["loss"], dtype=float)[picks],
+        tokens=optional("tokens"),
+        compute=optional("flops"),
+        run=run[picks],
+        group=group if has_group else None,
+        metric=optional("metric") if "metric" in columns else None,
+    )
 
 
 def run_table_from_reduced(reduced: pd.DataFrame) -> RunTable:

@@ -422,3 +422,34 @@ def test_any_bytes_give_a_table_or_errors_never_an_exception(data: bytes) -> Non
 def test_parse_number_roundtrips_python_float_text(value: float) -> None:
     assert parse_number(repr(value)) == value
     assert parse_number(f"{value:e}") == pytest.approx(value, rel=1e-6)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    data=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.one_of(st.none(), st.integers(0, 5)),
+            st.sampled_from([2.0, 2.5, 3.0, 3.5]),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    reduction=st.sampled_from(["final", "best"]),
+)
+def test_numpy_reduction_matches_the_pandas_one(data, reduction) -> None:
+    """run_table (numpy: the CLI path) and reduce_points (pandas: the page) pick the same rows."""
+    from scaling_core.ingest import reduce_points, run_table_from_reduced
+
+    params = {"a": 1e7, "b": 2e7, "c": 4e7, "d": 8e7}
+    lines = ["run,params,tokens,step,loss"] + [
+        f"{run},{params[run]:g},{(i + 1) * 1e9:g},{'' if step is None else step},{loss}"
+        for i, (run, step, loss) in enumerate(data)
+    ]
+    table = parse_table("steps.csv", ("\n".join(lines) + "\n").encode())
+    assert isinstance(table, ParsedTable), table
+    fast = table.run_table(reduction)
+    slow = run_table_from_reduced(reduce_points(table.points, reduction))
+    assert fast.run.tolist() == slow.run.tolist()
+    np.testing.assert_array_equal(fast.tokens, slow.tokens)
+    np.testing.assert_array_equal(fast.loss, slow.loss)
