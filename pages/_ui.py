@@ -15,11 +15,12 @@ import pandas as pd
 import streamlit as st
 
 from scaling_core.allocation import allocation_samples, optimal_allocation
-from scaling_core.backtest import Backtest, leave_largest_out_curve
+from scaling_core.backtest import Backtest, backtest_law, leave_largest_out_curve
 from scaling_core.compare import Comparison, compare_groups
 from scaling_core.diagnose import SeriesDiagnosis, diagnose
 from scaling_core.downstream import LossToMetric, fit_loss_to_metric
 from scaling_core.fitting import FitInputError, FitResult
+from scaling_core.ingest import curve_arrays
 from scaling_core.methods import (
     MethodInputError,
     MethodResult,
@@ -28,7 +29,7 @@ from scaling_core.methods import (
     isoflop_method,
 )
 from scaling_core.planning import budget_for_loss, over_samples
-from scaling_core.schema import FLOPS_PER_PARAM_TOKEN, RunTable
+from scaling_core.schema import RunTable
 from scaling_core.store import (
     DatasetInfo,
     Store,
@@ -240,20 +241,12 @@ def cached_methods(
     the precise reason it does not apply to this dataset."""
     runs = prepare_runs(spec, load_runs(name, sha256, reduction))
     out: dict[str, MethodResult | str] = {}
-    curves = get_store().load_points(name)
-    params = curves["params"].to_numpy(float)
-    tokens = curves["tokens"].to_numpy(float)
-    # Files that log FLOPs rather than tokens: D = C/(6N), as for the run table.
-    derived = curves["flops"].to_numpy(float) / (FLOPS_PER_PARAM_TOKEN * params)
-    tokens = np.where(np.isfinite(tokens), tokens, derived)
+    curves = curve_arrays(get_store().load_points(name))
     try:
         out["envelope"] = envelope_method(
-            curves["run"].astype(str).to_numpy(),
-            params,
-            tokens,
-            curves["loss"].to_numpy(float),
+            curves["run"], curves["params"], curves["tokens"], curves["loss"],
             n_resamples=n_resamples,
-        )
+        )  # fmt: skip
     except (MethodInputError, KeyError) as err:
         out["envelope"] = str(err)
     groups = detect_isoflop_groups(runs.compute, rel_tolerance)
@@ -288,9 +281,8 @@ def cached_backtests(
     """Leave-largest-out backtests along ``x`` (the joint law when runs vary N and D), or why
     there are none."""
     runs = load_runs(name, sha256, reduction).without_highest_loss(drop)
-    joint = np.unique(runs.params).size > 1 and np.unique(runs.tokens).size > 1
     try:
-        return leave_largest_out_curve("chinchilla" if joint else "power", runs, x=x)
+        return leave_largest_out_curve(backtest_law(runs), runs, x=x)
     except ValueError as err:  # BacktestError or an unfittable split
         return str(err)
 

@@ -308,6 +308,13 @@ def backtest(
     )
 
 
+def backtest_law(runs: RunTable) -> Law:
+    """The law a default backtest uses: the Chinchilla joint law when the runs vary both N and
+    D (so it is identifiable), else a power law with floor on the backtest's resource."""
+    joint = np.unique(runs.params).size > 1 and np.unique(runs.tokens).size > 1
+    return get_law("chinchilla" if joint else "power")
+
+
 def leave_largest_out_curve(
     law: Law | str,
     runs: RunTable,

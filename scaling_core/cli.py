@@ -261,7 +261,7 @@ METHOD_NAMES = {"1": "envelope", "2": "isoflop", "3": "joint_fit"}
 
 def load_points(args: argparse.Namespace) -> dict[str, np.ndarray]:
     """Step-level arrays (run, params, tokens, loss) of FILE or --dataset, for Method 1."""
-    from scaling_core.schema import FLOPS_PER_PARAM_TOKEN
+    from scaling_core.ingest import curve_arrays
 
     if args.file:
         from pathlib import Path
@@ -280,19 +280,7 @@ def load_points(args: argparse.Namespace) -> dict[str, np.ndarray]:
                 points = store.load_points(args.dataset)
         except (StoreError, KeyError) as err:
             raise CliError(str(err).strip("'\"")) from None
-    params = points["params"].to_numpy(float)
-    tokens = (
-        points["tokens"].to_numpy(float) if "tokens" in points else np.full_like(params, np.nan)
-    )
-    if "flops" in points:
-        derived = points["flops"].to_numpy(float) / (FLOPS_PER_PARAM_TOKEN * params)
-        tokens = np.where(np.isfinite(tokens), tokens, derived)
-    return {
-        "run": points["run"].astype(str).to_numpy(),
-        "params": params,
-        "tokens": tokens,
-        "loss": points["loss"].to_numpy(float),
-    }
+    return curve_arrays(points)
 
 
 def _data_method(args: argparse.Namespace, runs: RunTable) -> Any:
@@ -425,10 +413,9 @@ def cmd_diagnose(args: argparse.Namespace) -> dict[str, Any]:
 def _backtest_json(runs: RunTable, x: str) -> dict[str, Any] | None:
     """Leave-largest-out backtests (None when too few runs): the Chinchilla joint law when the
     runs vary both N and D, else a power law with floor on ``x``; cutoffs move along ``x``."""
-    from scaling_core.backtest import BacktestError, leave_largest_out_curve
+    from scaling_core.backtest import BacktestError, backtest_law, leave_largest_out_curve
 
-    joint = np.unique(runs.params).size > 1 and np.unique(runs.tokens).size > 1
-    law = get_law("chinchilla" if joint else "power")
+    law = backtest_law(runs)
     try:
         curve = leave_largest_out_curve(law, runs, x=x)
     except (BacktestError, ValueError):

@@ -21,7 +21,7 @@ from scaling_core.regimes import (
     PointRegimes,
     classify_points,
     emergence,
-    slope_evidence,
+    scaling_direction_flags,
     too_small_for_data,
 )
 from scaling_core.schema import RESOURCE_LABELS, RunTable
@@ -111,21 +111,10 @@ def diagnose_series(name: str, x: np.ndarray, metric: np.ndarray, lower_is_bette
         floor = None  # a fitted floor above observed values is a poor fit, not evidence
     regimes = classify_points(x, metric, lower_is_better, floor)
     flags: list[Flag] = []
-    evidence = slope_evidence(x, metric)
-    flat = evidence is not None and evidence.flat()
-    if evidence is not None:
-        interval = {"slope": evidence.slope, "ci_low": evidence.low, "ci_high": evidence.high,
-                    "n_points": evidence.n_points}  # fmt: skip
-        text = f"log-log slope {evidence.slope:+.3f} (95% CI {evidence.low:+.3f} to " \
-               f"{evidence.high:+.3f}) over {evidence.n_points} runs"  # fmt: skip
-        if evidence.worsens(lower_is_better):
-            flags.append(Flag("inverse_scaling", name,
-                              f"Inverse scaling in {name}: the metric gets worse as {x_label} "
-                              f"grows, {text}.", interval))  # fmt: skip
-        elif flat:
-            flags.append(Flag("non_scaling", name,
-                              f"No scaling trend in {name}: {text}; the interval includes 0.",
-                              interval))  # fmt: skip
+    # The slope verdicts are the Fit page's own (regimes.scaling_direction_flags).
+    for found in scaling_direction_flags({name: (x, metric)}, x_label, lower_is_better):
+        flags.append(Flag(found.kind, name, found.sentence, found.evidence.to_json()))
+    flat = any(flag.kind == "non_scaling" for flag in flags)
     if flat:
         regimes = PointRegimes(
             regime=np.full(x.size, "initial", dtype=object), slope=regimes.slope,

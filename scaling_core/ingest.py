@@ -35,7 +35,7 @@ import numpy as np
 if TYPE_CHECKING:  # pandas is imported only where a DataFrame is built (it costs ~0.4 s)
     import pandas as pd
 
-from scaling_core.schema import CANONICAL_COLUMNS, RunTable
+from scaling_core.schema import CANONICAL_COLUMNS, FLOPS_PER_PARAM_TOKEN, RunTable
 
 __all__ = [
     "NONE_OPTION",
@@ -753,6 +753,21 @@ def run_table_from_columns(columns: dict[str, np.ndarray], reduction: Reduction 
         group=group if has_group else None,
         metric=optional("metric") if "metric" in columns else None,
     )
+
+
+def curve_arrays(points: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Step-level arrays ``run``, ``params``, ``tokens``, ``loss`` of a points table (a parsed
+    file's or the store's), with tokens derived as D = C/(6N) on rows that log FLOPs only —
+    the same rule as :meth:`RunTable.from_arrays`."""
+    params = points["params"].to_numpy(dtype=float)
+    tokens = points["tokens"].to_numpy(dtype=float)
+    derived = points["flops"].to_numpy(dtype=float) / (FLOPS_PER_PARAM_TOKEN * params)
+    return {
+        "run": points["run"].astype(str).to_numpy(),
+        "params": params,
+        "tokens": np.where(np.isfinite(tokens), tokens, derived),
+        "loss": points["loss"].to_numpy(dtype=float),
+    }
 
 
 def run_table_from_reduced(reduced: pd.DataFrame) -> RunTable:

@@ -56,6 +56,14 @@ class SlopeEvidence:
         """The interval contains zero: no detectable trend."""
         return self.low <= 0 <= self.high
 
+    def to_json(self) -> dict[str, float | int]:
+        return {
+            "slope": self.slope,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "n_points": self.n_points,
+        }
+
 
 def slope_evidence(
     x: np.ndarray, metric: np.ndarray, n_resamples: int = 400, seed: int = 0
