@@ -705,3 +705,39 @@ def downstream_figure(
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     )
     return fig
+
+
+PRESENTATION_FONT = 20
+PRESENTATION_SCALE = 1.6
+"""Presentation style: fonts in px, line widths and marker sizes multiplied by this."""
+
+
+def presentation(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` styled for a projector: larger fonts, thicker lines, bigger markers,
+    no hover clutter. Colours are left alone, so the app theme (light or dark) still applies.
+
+    Why a copy: figures may be cached or reused by the analysis pages, which keep their style.
+    """
+    out = go.Figure(fig)
+    for trace in out.data:
+        line = getattr(trace, "line", None)
+        if line is not None and line.width:
+            line.width = line.width * PRESENTATION_SCALE
+        marker = getattr(trace, "marker", None)
+        if marker is not None and marker.size is not None and np.isscalar(marker.size):
+            marker.size = marker.size * PRESENTATION_SCALE
+    for annotation in out.layout.annotations:
+        annotation.font.size = PRESENTATION_FONT - 4
+    out.update_layout(
+        font={"size": PRESENTATION_FONT},
+        legend={"font": {"size": PRESENTATION_FONT - 2}},
+        margin={"l": 90, "r": 30, "t": 60, "b": 80},
+        hoverlabel={"font": {"size": PRESENTATION_FONT - 2}},
+    )
+    out.update_xaxes(
+        title_font={"size": PRESENTATION_FONT + 2}, tickfont={"size": PRESENTATION_FONT}
+    )
+    out.update_yaxes(
+        title_font={"size": PRESENTATION_FONT + 2}, tickfont={"size": PRESENTATION_FONT}
+    )
+    return out

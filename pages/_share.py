@@ -1,0 +1,220 @@
+"""Sharing glue for the analysis pages: view state read from the URL, the "Copy link" control,
+the "Present this" link and lazy chart downloads.
+
+Why one module: the Fit, Planner and Regimes pages and the presentation page must read the URL
+the same way, or a presented number would differ from the page it came from. The readers here
+mirror the pages' widget defaults exactly (same fallbacks for missing or invalid values).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import numpy as np
+import streamlit as st
+
+from pages._ui import DEFAULT_RESAMPLES, drop_setting, int_query, query_value
+from scaling_core.laws import LAWS, is_joint
+from scaling_core.objectives import OBJECTIVES
+from scaling_core.schema import RESOURCES
+from scaling_core.store import DatasetInfo
+from scaling_core.views import FitSpec
+
+RESAMPLE_CHOICES = (0, 100, 200, 500, 1000)
+"""The Fit page's bootstrap choices (0: delta-method band only)."""
+PLAN_RESAMPLE_CHOICES = (100, 200, 500, 1000)
+"""The Planner's bootstrap choices (its intervals need samples)."""
+BUDGETS = [float(f"{10 ** (k / 20):.3g}") for k in range(17 * 20, 27 * 20 + 1)]
+"""The Planner's budget slider stops: 1e17 … 1e27 FLOPs, 20 per decade (log scale)."""
+DEFAULT_BUDGET = 5.76e23
+"""Chinchilla's (and Gopher's) training budget."""
+REGIME_DIRECTIONS = ("lower", "higher")
+
+
+def choice(value: str, options: list[str] | tuple[str, ...], fallback: int) -> int:
+    """Index of ``value`` in ``options``, else ``fallback`` (a widget's index for a URL value)."""
+    return options.index(value) if value in options else fallback
+
+
+def fit_law_name() -> str:
+    """The Fit page's law: ``?law=``, Chinchilla by default, the first law when unknown."""
+    names = list(LAWS)
+    return names[choice(query_value("law", "chinchilla"), names, 0)]
+
+
+def fit_x_name() -> str:
+    """The Fit page's scale variable: ``?x=``, compute by default."""
+    return RESOURCES[choice(query_value("x", "compute"), RESOURCES, 2)]
+
+
+def fit_objective_name(law_name: str) -> str:
+    """The Fit page's objective: ``?objective=``, the law's default when absent."""
+    names = list(OBJECTIVES)
+    return names[choice(query_value("objective", LAWS[law_name].default_objective), names, 0)]
+
+
+def fit_resamples() -> int:
+    """The Fit page's bootstrap resamples: ``?boot=`` among its choices, else 200."""
+    wanted = int_query("boot", DEFAULT_RESAMPLES)
+    return wanted if wanted in RESAMPLE_CHOICES else RESAMPLE_CHOICES[2]
+
+
+def fit_excluded() -> tuple[str, ...]:
+    """The Fit page's regime exclusions: ``?excl=initial,saturated``."""
+    return tuple(r for r in query_value("excl", "").split(",") if r in ("initial", "saturated"))
+
+
+def make_fit_spec(law_name: str, x: str, objective: str, drop: int,
+                  excluded: tuple[str, ...]) -> FitSpec:  # fmt: skip
+    """The cache key of a fit: joint laws ignore x and the law's default objective is spelled
+    None, so the Fit page, the Planner and the presentation share one cache entry."""
+    law = LAWS[law_name]
+    return FitSpec(
+        law=law_name,
+        x="compute" if is_joint(law) else x,
+        objective=None if objective == law.default_objective else objective,
+        drop_highest_loss=int(drop),
+        exclude_regimes=tuple(excluded),
+    )
+
+
+def fit_spec_from_query(info: DatasetInfo) -> tuple[FitSpec, int]:
+    """The Fit page's fit and bootstrap size as the URL states them."""
+    law_name = fit_law_name()
+    spec = make_fit_spec(
+        law_name, fit_x_name(), fit_objective_name(law_name), drop_setting(info), fit_excluded()
+    )
+    return spec, fit_resamples()
+
+
+@dataclass(frozen=True)
+class PlanState:
+    """The Planner's settings that decide its headline numbers."""
+
+    law: str
+    drop: int
+    resamples: int
+    budget: float
+
+    @property
+    def spec(self) -> FitSpec:
+        return FitSpec(law=self.law, drop_highest_loss=self.drop)
+
+
+def joint_law_names() -> list[str]:
+    return [name for name, law in LAWS.items() if is_joint(law)]
+
+
+def plan_law_name() -> str:
+    """``?plan_law=``, else the Fit page's law when joint, else the first joint law."""
+    joint = joint_law_names()
+    wanted = query_value("plan_law", query_value("law", "chinchilla"))
+    return joint[choice(wanted, joint, 0)]
+
+
+def plan_resamples() -> int:
+    """``?pboot=`` among the Planner's choices, else 200."""
+    wanted = int_query("pboot", 200)
+    return wanted if wanted in PLAN_RESAMPLE_CHOICES else 200
+
+
+def url_budget() -> float:
+    """``?budget=`` in FLOPs (the Chinchilla budget when absent or not a number)."""
+    try:
+        value = float(query_value("budget", str(DEFAULT_BUDGET)))
+    except ValueError:
+        return DEFAULT_BUDGET
+    return value if np.isfinite(value) and value > 0 else DEFAULT_BUDGET
+
+
+def nearest_budget(budget: float) -> float:
+    """The slider stop closest in log to ``budget``."""
+    return min(BUDGETS, key=lambda b: abs(np.log(b) - np.log(max(budget, 1.0))))
+
+
+def plan_state_from_query(info: DatasetInfo) -> PlanState:
+    """The Planner's law, drop, bootstrap size and budget (snapped to the slider) from the URL."""
+    return PlanState(
+        law=plan_law_name(),
+        drop=drop_setting(info),
+        resamples=plan_resamples(),
+        budget=nearest_budget(url_budget()),
+    )
+
+
+def regimes_x_name() -> str:
+    """The Regimes page's scale variable: ``?rx=``, compute by default."""
+    return RESOURCES[choice(query_value("rx", "compute"), RESOURCES, 2)]
+
+
+# ------------------------------------------------------------------------------------ links
+
+
+def current_query() -> dict[str, str]:
+    """The URL's view settings (last value of each key)."""
+    return {key: st.query_params.get(key, "") for key in st.query_params}
+
+
+def view_link(url_path: str) -> str:
+    """The full link of the current view: the browser's URL (scheme, host, page path, from
+    ``st.context.url``, which excludes the query) plus the current query parameters.
+
+    Outside a browser session (tests, scripts) there is no URL: a root-relative link is given.
+    """
+    base = st.context.url or f"/{url_path}"
+    query = urlencode(current_query())
+    return f"{base}?{query}" if query else base
+
+
+COPY_HTML = """<!doctype html><html><body style="margin:0">
+<button id="copy" style="font:14px sans-serif;padding:4px 10px;border-radius:6px;
+ border:1px solid #bbb;background:transparent;color:inherit;cursor:pointer">Copy link</button>
+<span id="status" style="font:13px sans-serif;margin-left:8px;color:#888"></span>
+<script>
+const link = __LINK__;
+const status = document.getElementById("status");
+function fallback() {
+  const area = document.createElement("textarea");
+  area.value = link; document.body.appendChild(area); area.select();
+  let ok = false; try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+  area.remove();
+  status.textContent = ok ? "Copied" : "Copy failed: select the link below";
+}
+document.getElementById("copy").addEventListener("click", () => {
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(link).then(
+      () => { status.textContent = "Copied"; }, fallback);
+  } else { fallback(); }
+});
+</script></body></html>"""
+"""A one-click copy button. The link is inserted as a JSON string with ``<`` escaped, so no
+value can close the script; the iframe Streamlit creates allows ``clipboard-write``. Over plain
+http (not localhost) ``navigator.clipboard`` is absent: ``execCommand('copy')`` is the fallback,
+and the link is always shown in ``st.code`` (with its own copy icon) under the button."""
+
+
+def copy_button_html(link: str) -> str:
+    """The copy-button page for ``link`` (escaped for a script context)."""
+    literal = json.dumps(link).replace("<", "\\u003c").replace(">", "\\u003e")
+    return COPY_HTML.replace("__LINK__", literal)
+
+
+def share_control(url_path: str, key: str) -> None:
+    """A "Copy link" popover: a one-click copy button and the full link in ``st.code``."""
+    with st.popover("Copy link", icon=":material/link:", key=f"{key}_share"):
+        link = view_link(url_path)
+        st.iframe(copy_button_html(link), height=40)
+        st.code(link, language=None, wrap_lines=True)
+        st.caption("Opening this link in a fresh browser shows the same view.")
+
+
+def present_link(screen: str) -> None:
+    """ "Present this": the presentation page on ``screen`` with the current view's settings."""
+    st.page_link(
+        "pages/present.py",
+        label="Present this",
+        icon=":material/slideshow:",
+        query_params={**current_query(), "screen": screen},
+    )
