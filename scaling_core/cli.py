@@ -3,6 +3,11 @@
 Commands print one JSON object with ``--json`` (keys are a public contract: add, never rename) or
 a short human summary otherwise. Bad input exits with status 2 and one line on stderr naming the
 problem — never a traceback.
+
+Commands: ``fit``, ``plan`` and ``diagnose`` read a FILE or a stored ``--dataset NAME``;
+``ingest FILE --dataset NAME`` validates a file like the upload page and stores it;
+``datasets`` lists what is stored; ``laws`` lists the law families. Imports are lazy so that
+start-up stays fast (no pandas on the fit path).
 """
 
 from __future__ import annotations
@@ -52,10 +57,23 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+STORE_HELP = (
+    "store location: a DuckDB file, :memory: or ducklake:postgres:... "
+    "(default: SCALESCOPE_STORE or data/scalescope.duckdb)"
+)
+
+
+def _add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help=STORE_HELP)
+    p.add_argument(
+        "--workspace", default="default", help="workspace of the dataset (default: default)"
+    )
+
+
 def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="?", help="CSV of runs (columns auto-mapped, see README)")
     p.add_argument("--dataset", help="a stored dataset's name, in place of FILE")
-    p.add_argument("--store", help="store location (default: SCALESCOPE_STORE or data/)")
+    _add_store(p)
     p.add_argument(
         "--reduction",
         choices=("final", "best"),
@@ -147,6 +165,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     laws = sub.add_parser("laws", help="list the law families")
     laws.add_argument("--json", action="store_true", help="print one JSON object")
+    ingest = sub.add_parser(
+        "ingest",
+        help="validate a file (or a tracking export) and store it as a dataset",
+        description="Reads FILE through the same validation as the upload page and stores it. "
+        "FILE may be a CSV/TSV/Parquet/JSON Lines file, a W&B/TensorBoard/MLflow export or "
+        "an export directory. Prints the dataset's totals after the write.",
+    )
+    ingest.add_argument("file", help="file or export directory to ingest")
+    ingest.add_argument("--dataset", required=True, help="name to store it under")
+    _add_store(ingest)
+    ingest.add_argument(
+        "--mode",
+        choices=("create", "append", "replace"),
+        default="create",
+        help="create a new dataset (default), append the file's rows, or replace its content",
+    )
+    ingest.add_argument(
+        "--reduction",
+        choices=("final", "best"),
+        default="final",
+        help="the dataset's default per-run reduction (default: final)",
+    )
+    ingest.add_argument(
+        "--strict", action="store_true", help="treat ingest warnings as errors (exit 2)"
+    )
+    ingest.add_argument("--json", action="store_true", help="print one JSON object")
+    datasets = sub.add_parser("datasets", help="list the stored datasets")
+    _add_store(datasets)
+    datasets.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -204,7 +251,9 @@ def load_runs(args: argparse.Namespace) -> RunTable:
 
         try:
             with Store.open(args.store) as store:
-                runs = store.load_runs(args.dataset, reduction=args.reduction)
+                runs = store.load_runs(
+                    args.dataset, reduction=args.reduction, workspace=args.workspace
+                )
         except (StoreError, KeyError) as err:
             raise CliError(str(err).strip("'\"")) from None
     if args.drop_highest_loss >= runs.n:
@@ -277,7 +326,7 @@ def load_points(args: argparse.Namespace) -> dict[str, np.ndarray]:
 
         try:
             with Store.open(args.store) as store:
-                points = store.load_points(args.dataset)
+                points = store.load_points(args.dataset, workspace=args.workspace)
         except (StoreError, KeyError) as err:
             raise CliError(str(err).strip("'\"")) from None
     return curve_arrays(points)
@@ -438,7 +487,133 @@ def cmd_laws(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _read_input(path: str) -> tuple[str, bytes]:
+    """(file name, bytes) to ingest: the file itself, or for an export directory (or a file
+    the importers recognise) the bytes :func:`importers.read_export_path` stores as the source
+    — a deterministic zip for a directory, so ingesting it again is idempotent."""
+    import os
+    from pathlib import Path
+
+    name = Path(path).name or path
+    if not os.path.isdir(path):
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise CliError(f"{path}: no such file") from None
+        except OSError as err:
+            raise CliError(f"{path}: cannot be read ({err.strerror or err})") from None
+        if not _is_export(name, data):
+            return name, data
+    try:
+        from scaling_core.importers import ExportFormatError, read_export_path
+    except ImportError:
+        raise CliError(f"{path}: reading tracking exports needs scaling_core.importers") from None
+    try:
+        _runs, data = read_export_path(path)
+    except ExportFormatError as err:
+        raise CliError(str(err)) from None
+    except OSError as err:
+        raise CliError(f"{path}: cannot be read ({err.strerror or err})") from None
+    return (f"{name}.zip" if os.path.isdir(path) else name), data
+
+
+def _is_export(name: str, data: bytes) -> bool:
+    """True when the importers recognise a tracking export (False without the importers)."""
+    try:
+        from scaling_core.importers import detect_export
+    except ImportError:
+        return False
+    return detect_export(name, data) is not None
+
+
+def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
+    """Validate FILE like the upload page does, then store it in one transaction.
+
+    Validation runs before the store is opened: a bad file leaves the store untouched.
+    """
+    import hashlib
+
+    from scaling_core.ingest import IngestErrors, parse_table
+    from scaling_core.store import Store, StoreError
+
+    filename, data = _read_input(args.file)
+    parsed = parse_table(filename, data)
+    if isinstance(parsed, IngestErrors):
+        raise CliError(parsed.summary())
+    warnings = [issue.message() for issue in getattr(parsed, "warnings", ())]
+    if args.strict and warnings:
+        more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
+        raise CliError(f"{warnings[0]}{more}; --strict treats warnings as errors")
+    try:
+        with Store.open(args.store) as store:
+            info = store.add_dataset(
+                args.dataset,
+                parsed,
+                data,
+                args.reduction,
+                workspace=args.workspace,
+                mode=args.mode,
+            )
+    except (StoreError, KeyError) as err:
+        raise CliError(str(err).strip("'\"")) from None
+    return {
+        "dataset": info.name,
+        "runs": info.n_runs,
+        "rows": info.n_rows,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "created": info.created,
+        "warnings": warnings,
+        "workspace": info.workspace,
+        "mode": args.mode,
+        "sources": info.n_sources,
+        "content_sha256": info.sha256,
+    }
+
+
+def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
+    from scaling_core.store import Store, StoreError
+
+    try:
+        with Store.open(args.store) as store:
+            infos = store.list_datasets(workspace=args.workspace)
+            workspaces = store.list_workspaces()
+    except (StoreError, KeyError) as err:
+        raise CliError(str(err).strip("'\"")) from None
+    return {
+        "workspace": args.workspace,
+        "workspaces": workspaces,
+        "datasets": [
+            {
+                "name": info.name,
+                "id": info.id,
+                "source_filename": info.source_filename,
+                "sha256": info.sha256,
+                "reduction": info.reduction,
+                "created_at": info.created_at.isoformat(),
+                "runs": info.n_runs,
+                "rows": info.n_rows,
+                "sources": info.n_sources,
+            }
+            for info in infos
+        ],
+    }
+
+
 def _human(command: str, out: dict[str, Any]) -> str:
+    if command == "ingest":
+        state = "stored" if out["created"] else "already stored, unchanged"
+        lines = [
+            f"{out['dataset']!r}: {out['runs']} runs, {out['rows']} rows ({state}; "
+            f"sha256 {out['sha256'][:12]})"
+        ]
+        return "\n".join(lines + [f"warning: {w}" for w in out["warnings"]])
+    if command == "datasets":
+        if not out["datasets"]:
+            return f"no datasets in workspace {out['workspace']!r}"
+        return "\n".join(
+            f"{d['name']}  ({d['runs']} runs, {d['rows']} rows, from {d['source_filename']})"
+            for d in out["datasets"]
+        )
     if command == "laws":
         return "\n".join(f"{law['name']:<14} {law['title']}" for law in out["laws"])
     if command == "diagnose":
@@ -485,7 +660,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-COMMANDS = {"fit": cmd_fit, "plan": cmd_plan, "diagnose": cmd_diagnose, "laws": cmd_laws}
+COMMANDS = {
+    "fit": cmd_fit,
+    "plan": cmd_plan,
+    "diagnose": cmd_diagnose,
+    "laws": cmd_laws,
+    "ingest": cmd_ingest,
+    "datasets": cmd_datasets,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,38 +1,61 @@
-"""DuckDB persistence for datasets: the only module in Scalescope that contains SQL.
+"""Persistence for datasets: with :mod:`scaling_core.lake`, the only code in Scalescope with SQL.
 
-Why DuckDB: one embedded file, columnar, fast window functions for per-run reductions, and the
-same SQL can later point at a shared catalog — the location is one setting
-(``SCALESCOPE_STORE``), so scaling out is configuration, not code.
+Why DuckDB: one embedded file, columnar, fast grouped aggregates for per-run reductions — and
+the same SQL runs on a DuckLake catalog shared by a team. The location is one setting
+(``SCALESCOPE_STORE``): a file path (default ``data/scalescope.duckdb``), ``:memory:``, or
+``ducklake:postgres:dbname=… host=…`` (team mode; data files under ``SCALESCOPE_LAKE_DATA``).
 
-Rules kept here: every value is bound as a ``?`` parameter (never formatted into SQL); each
-call uses its own ``cursor()`` of the one process-wide connection; every write runs in an
-explicit transaction that is rolled back on any error, so an upload is all-or-nothing.
+Rules kept here:
 
-Tables (created if absent, version in ``schema_version``):
+- Every value is bound as a ``?`` parameter, never formatted into SQL.
+- One process-wide connection; each call works on its own ``cursor()`` (DuckDB connections are
+  not thread-safe, cursors used by one thread at a time are).
+- Every write is one explicit transaction, rolled back on any error: an upload is
+  all-or-nothing, also when the process is killed half-way.
+- One schema for both backends. DuckLake has no PRIMARY KEY / UNIQUE constraints and no
+  sequences, so ids are uuid4 hex strings made in Python and "one dataset per (workspace,
+  name)" is checked inside the write transaction. Two writers could both check, both find the
+  name free and both insert; to rule that out every write transaction first bumps the single
+  row of ``write_lock``. Both backends refuse to commit two transactions that changed the same
+  row (DuckDB: "Conflict on update" at once; DuckLake: a logical conflict at commit, because an
+  update is a delete plus an insert), so the loser rolls back, waits (exponential backoff with
+  jitter) and runs again — and then sees the winner's dataset.
 
-- ``datasets``  — one row per uploaded file: name (unique), file name, sha256 of the bytes,
-  default reduction, creation time (UTC), row and run counts, and the column mapping used.
-- ``points``    — the validated step-level rows as ingested, in schema units (params and
-  tokens as counts, flops in FLOPs, losses in nats); ``row_number`` is the spreadsheet row.
-- ``sources``   — the original uploaded bytes, so a dataset can be re-parsed later.
+Tables (layout version in ``schema_version``; older files are migrated on open):
+
+- ``workspaces``  — names of workspaces (``default`` always exists implicitly).
+- ``datasets``    — one row per dataset: workspace, name, latest file name, content digest,
+  default reduction, counts, and the column mapping/units of its first source.
+- ``sources``     — the original uploaded bytes (one row per file appended), with SHA-256.
+- ``points``      — the validated step-level rows in schema units (params/tokens counts, flops
+  in FLOPs, losses in nats). ``ord`` orders rows within a dataset across appended files;
+  ``row_number`` is the spreadsheet row in its own file.
+- ``runs``        — one row per (dataset, run): parameter count, group, first row, row count.
+- ``mappings``    — saved column mappings (and units) per workspace, keyed by the header list.
+- ``write_lock``  — one row bumped by every write transaction (see above).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import random
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 import duckdb
-import pandas as pd
-import pyarrow as pa
+import numpy as np
 
+from scaling_core import lake
 from scaling_core.ingest import (
     POINT_COLUMNS,
     REDUCTIONS,
@@ -40,29 +63,41 @@ from scaling_core.ingest import (
     ParsedTable,
     Reduction,
     parse_table,
-    run_table_from_reduced,
 )
 from scaling_core.schema import RunTable
 
+if TYPE_CHECKING:  # pandas and pyarrow are imported where a frame or a table is built
+    import pandas as pd
+    import pyarrow as pa
+
 __all__ = [
     "DEFAULT_DATASETS",
+    "DEFAULT_WORKSPACE",
     "SCHEMA_VERSION",
     "STORE_ENV_VAR",
     "DatasetExistsError",
     "DatasetInfo",
     "DatasetNotFoundError",
     "Store",
+    "StoreBusyError",
     "StoreError",
     "StoreLockedError",
+    "WriteMode",
     "default_store_location",
     "ensure_default_datasets",
 ]
 
-SCHEMA_VERSION = 2
-"""1: datasets, points, sources. 2: points.metric (a downstream metric column)."""
+SCHEMA_VERSION = 3
+"""1: datasets, points, sources. 2: points.metric. 3: workspaces, uuid ids, appendable datasets
+(sources per file, ``points.ord``), runs, saved mappings, ``write_lock``; no PK/UNIQUE/sequence."""
 STORE_ENV_VAR = "SCALESCOPE_STORE"
+MEMORY = ":memory:"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
+DEFAULT_WORKSPACE = "default"
+
+WriteMode = Literal["create", "append", "replace"]
+WRITE_MODES: tuple[str, ...] = get_args(WriteMode)
 
 DEFAULT_DATASETS: tuple[tuple[str, str], ...] = (
     ("Chinchilla (Epoch AI reconstruction)", "chinchilla_epoch.csv"),
@@ -73,22 +108,46 @@ DEFAULT_DATASETS: tuple[tuple[str, str], ...] = (
 
 MAX_NAME_LENGTH = 200
 
+# -- schema -------------------------------------------------------------------------------------
+
 _SCHEMA: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-    "CREATE SEQUENCE IF NOT EXISTS dataset_ids START 1",
+    "CREATE TABLE IF NOT EXISTS write_lock (writes BIGINT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS workspaces (
+        name VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS datasets (
-        id BIGINT PRIMARY KEY,
-        name VARCHAR NOT NULL UNIQUE,
+        id VARCHAR NOT NULL,
+        workspace VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
         source_filename VARCHAR NOT NULL,
         sha256 VARCHAR NOT NULL,
         reduction VARCHAR NOT NULL,
         created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
         n_rows BIGINT NOT NULL,
         n_runs BIGINT NOT NULL,
-        mapping_json VARCHAR NOT NULL
+        n_sources BIGINT NOT NULL,
+        mapping_json VARCHAR NOT NULL,
+        units_json VARCHAR NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS sources (
+        id VARCHAR NOT NULL,
+        dataset_id VARCHAR NOT NULL,
+        position BIGINT NOT NULL,
+        filename VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        content BLOB NOT NULL,
+        n_rows BIGINT NOT NULL,
+        added_at TIMESTAMP NOT NULL,
+        mapping_json VARCHAR NOT NULL,
+        units_json VARCHAR NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS points (
-        dataset_id BIGINT NOT NULL,
+        dataset_id VARCHAR NOT NULL,
+        source_id VARCHAR NOT NULL,
+        ord BIGINT NOT NULL,
         row_number BIGINT NOT NULL,
         run VARCHAR NOT NULL,
         params DOUBLE NOT NULL,
@@ -103,47 +162,199 @@ _SCHEMA: tuple[str, ...] = (
         grp VARCHAR,
         metric DOUBLE
     )""",
-    """CREATE TABLE IF NOT EXISTS sources (
-        dataset_id BIGINT PRIMARY KEY,
-        filename VARCHAR NOT NULL,
-        content BLOB NOT NULL
+    """CREATE TABLE IF NOT EXISTS runs (
+        dataset_id VARCHAR NOT NULL,
+        run VARCHAR NOT NULL,
+        params DOUBLE NOT NULL,
+        grp VARCHAR,
+        first_ord BIGINT NOT NULL,
+        n_points BIGINT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS mappings (
+        workspace VARCHAR NOT NULL,
+        headers_key VARCHAR NOT NULL,
+        headers_json VARCHAR NOT NULL,
+        mapping_json VARCHAR NOT NULL,
+        units_json VARCHAR NOT NULL,
+        saved_at TIMESTAMP NOT NULL
     )""",
 )
 
-_DATASET_FIELDS = "id, name, source_filename, sha256, reduction, created_at, n_rows, n_runs"
-_SELECT_DATASETS = f"SELECT {_DATASET_FIELDS} FROM datasets ORDER BY created_at, id"
-_SELECT_DATASET = f"SELECT {_DATASET_FIELDS} FROM datasets WHERE name = ?"
+_LEGACY_V2_SCHEMA: tuple[str, ...] = (
+    "CREATE SEQUENCE IF NOT EXISTS dataset_ids START 1",
+    """CREATE TABLE IF NOT EXISTS datasets (
+        id BIGINT PRIMARY KEY, name VARCHAR NOT NULL UNIQUE, source_filename VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL, reduction VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+        n_rows BIGINT NOT NULL, n_runs BIGINT NOT NULL, mapping_json VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS sources (
+        dataset_id BIGINT PRIMARY KEY, filename VARCHAR NOT NULL, content BLOB NOT NULL)""",
+)
+"""Tables a version-1/2 file may lack (version 1 files were created lazily); created before
+migrating so the v3 rebuild always finds the old layout."""
 
-# Both reductions pick one row per run with a window, then order runs by first appearance.
-# Ordering matches ingest.reduce_points exactly (NULL steps count as earliest).
-_REDUCE_SQL: dict[str, str] = {
-    "final": """
-        SELECT run, params, tokens, flops, loss, grp, metric FROM (
-            SELECT *,
-                ROW_NUMBER() OVER (
-                    PARTITION BY run ORDER BY step DESC NULLS LAST, row_number DESC) AS pick,
-                MIN(row_number) OVER (PARTITION BY run) AS first_row
-            FROM points WHERE dataset_id = ?
-        ) WHERE pick = 1 ORDER BY first_row""",
-    "best": """
-        SELECT run, params, tokens, flops, loss, grp, metric FROM (
-            SELECT *,
-                ROW_NUMBER() OVER (PARTITION BY run ORDER BY loss ASC, row_number ASC) AS pick,
-                MIN(row_number) OVER (PARTITION BY run) AS first_row
-            FROM points WHERE dataset_id = ?
-        ) WHERE pick = 1 ORDER BY first_row""",
-}
-
-_INSERT_POINTS = """
-    INSERT INTO points
-    SELECT ?, row_number, run, params, tokens, flops, loss, train_loss, val_loss, step,
-           batch_size, learning_rate, "group", metric
-    FROM incoming_points"""
+_MIGRATE_TO_V3: tuple[str, ...] = (
+    "ALTER TABLE datasets RENAME TO datasets_v2",
+    "ALTER TABLE sources RENAME TO sources_v2",
+    "ALTER TABLE points RENAME TO points_v2",
+    *_SCHEMA,
+    """INSERT INTO datasets
+        SELECT m.dataset_id, ?, d.name, d.source_filename, d.sha256, d.reduction, d.created_at,
+               d.created_at, d.n_rows, d.n_runs,
+               (SELECT count(*) FROM sources_v2 s WHERE s.dataset_id = d.id),
+               d.mapping_json, '{}'
+        FROM datasets_v2 d JOIN id_map_v3 m ON m.old_id = d.id""",
+    """INSERT INTO sources
+        SELECT m.source_id, m.dataset_id, 0, s.filename, d.sha256, s.content, d.n_rows,
+               d.created_at, d.mapping_json, '{}'
+        FROM sources_v2 s JOIN datasets_v2 d ON d.id = s.dataset_id
+        JOIN id_map_v3 m ON m.old_id = s.dataset_id""",
+    """INSERT INTO points
+        SELECT m.dataset_id, m.source_id, p.row_number, p.row_number, p.run, p.params,
+               p.tokens, p.flops, p.loss, p.train_loss, p.val_loss, p.step, p.batch_size,
+               p.learning_rate, p.grp, p.metric
+        FROM points_v2 p JOIN id_map_v3 m ON m.old_id = p.dataset_id""",
+    """INSERT INTO runs
+        SELECT dataset_id, run, arg_min(params, ord), arg_min(grp, ord), min(ord), count(*)
+        FROM points GROUP BY dataset_id, run""",
+    "DROP TABLE points_v2",
+    "DROP TABLE sources_v2",
+    "DROP TABLE datasets_v2",
+    "DROP TABLE id_map_v3",
+    "DROP SEQUENCE IF EXISTS dataset_ids",
+)
+"""Version 2 → 3 in place: old tables renamed, v3 tables created and filled (old BIGINT ids
+mapped to uuids made in Python, through ``id_map_v3``), old tables dropped. All in the opening
+transaction: a crash half-way leaves the version-2 file as it was."""
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE points ADD COLUMN IF NOT EXISTS metric DOUBLE",),
 }
-"""Statements that bring a store from version ``k - 1`` to ``k``, applied in order on open."""
+"""Statements that bring a store from version ``k - 1`` to ``k`` (up to 2; 3 is a rebuild)."""
+
+# -- queries ------------------------------------------------------------------------------------
+
+_DATASET_FIELDS = (
+    "id, workspace, name, source_filename, sha256, reduction, created_at, n_rows, n_runs, n_sources"
+)
+_SELECT_DATASETS = (
+    f"SELECT {_DATASET_FIELDS} FROM datasets WHERE workspace = ? ORDER BY created_at, id"
+)
+_SELECT_DATASET = (
+    f"SELECT {_DATASET_FIELDS} FROM datasets WHERE workspace = ? AND name = ? "
+    "ORDER BY created_at, id LIMIT 1"
+)
+
+_PICKED = "{'params': params, 'tokens': tokens, 'flops': flops, 'loss': loss, 'grp': grp, " \
+    "'metric': metric}"  # fmt: skip
+
+_REDUCE_SQL: dict[str, str] = {
+    # final: each run's row with the largest step (no step = earliest; ties: the later row).
+    "final": f"""
+        SELECT run, pick.params, pick.tokens, pick.flops, pick.loss, pick.grp, pick.metric
+        FROM (
+            SELECT run, min(ord) AS first_ord,
+                   arg_max({_PICKED}, (coalesce(step, '-inf'::DOUBLE), ord)) AS pick
+            FROM points WHERE dataset_id = ? AND (? IS NULL OR step <= ?)
+            GROUP BY run
+        ) ORDER BY first_ord""",
+    # best: each run's lowest-loss row (ties: the earlier row).
+    "best": f"""
+        SELECT run, pick.params, pick.tokens, pick.flops, pick.loss, pick.grp, pick.metric
+        FROM (
+            SELECT run, min(ord) AS first_ord, arg_min({_PICKED}, (loss, ord)) AS pick
+            FROM points WHERE dataset_id = ? AND (? IS NULL OR step <= ?)
+            GROUP BY run
+        ) ORDER BY first_ord""",
+}
+"""Per-run reductions as grouped ``arg_max``/``arg_min`` (hash aggregates, no sort of the
+points); the same choice as ``ingest.run_table_from_columns`` makes with numpy."""
+
+_CURVES_SQL = """
+    WITH p AS (
+        SELECT run, ord, step, tokens, flops, loss, params, grp,
+               coalesce(step, ord::DOUBLE) AS pos
+        FROM points WHERE dataset_id = ?
+    ),
+    s AS (
+        SELECT run, count(*) AS n, min(pos) AS lo, max(pos) AS hi, min(ord) AS first_ord
+        FROM p GROUP BY run
+    ),
+    b AS (
+        SELECT p.*, s.first_ord,
+               CASE WHEN s.n <= ? THEN p.ord
+                    WHEN s.hi <= s.lo THEN 0
+                    ELSE least(? - 1, floor(? * ln(1 + p.pos - s.lo) / ln(1 + s.hi - s.lo)))
+               END AS bucket
+        FROM p JOIN s USING (run)
+    ),
+    picks AS (
+        SELECT run, any_value(first_ord) AS first_ord,
+               arg_min({'ord': ord, 'pos': pos, 'step': step, 'tokens': tokens,
+                        'flops': flops, 'loss': loss, 'params': params, 'grp': grp},
+                       (loss, ord)) AS low,
+               arg_max({'ord': ord, 'pos': pos, 'step': step, 'tokens': tokens,
+                        'flops': flops, 'loss': loss, 'params': params, 'grp': grp},
+                       (pos, ord)) AS last
+        FROM b GROUP BY run, bucket
+    ),
+    kept AS (
+        SELECT run, first_ord, low AS k FROM picks
+        UNION SELECT run, first_ord, last AS k FROM picks
+    )
+    SELECT run, k.step AS step, k.tokens AS tokens, k.flops AS flops, k.loss AS loss,
+           k.params AS params, k.grp AS "group"
+    FROM kept ORDER BY first_ord, k.pos, k.ord"""
+"""Step-level curves thinned in SQL: runs with more than ``max_points_per_run`` rows are cut
+into log-spaced step buckets, each keeping its lowest-loss and its last row (the envelope and
+the curve's end survive); shorter runs come back whole."""
+
+_POINTS_SELECT = (
+    "SELECT row_number, run, params, tokens, flops, loss, train_loss, val_loss, step, "
+    'batch_size, learning_rate, grp AS "group", metric FROM points WHERE dataset_id = ? '
+    "ORDER BY ord"
+)
+
+_INSERT_POINTS = """
+    INSERT INTO points
+    SELECT ?, ?, ? + ord, row_number, run, params, tokens, flops, loss, train_loss, val_loss,
+           step, batch_size, learning_rate, "group", metric
+    FROM incoming_points"""
+
+_REBUILD_RUNS = (
+    "DELETE FROM runs WHERE dataset_id = ?",
+    """INSERT INTO runs
+        SELECT dataset_id, run, arg_min(params, ord), arg_min(grp, ord), min(ord), count(*)
+        FROM points WHERE dataset_id = ? GROUP BY dataset_id, run""",
+)
+
+_DELETE_CONTENT = (
+    "DELETE FROM points WHERE dataset_id = ?",
+    "DELETE FROM runs WHERE dataset_id = ?",
+    "DELETE FROM sources WHERE dataset_id = ?",
+)
+"""A dataset's content (everything but its ``datasets`` row), for replace and delete."""
+
+_USE_LAKE = f"USE {lake.LAKE_ALIAS}"
+
+_TAKE_WRITE_LOCK = "UPDATE write_lock SET writes = writes + 1"
+"""First statement of every write transaction: makes any two writers conflict (see above)."""
+
+_CONFLICT_MARKERS = (
+    "conflict",
+    "could not serialize",
+    "deadlock",
+    "duplicate key",
+    "maximum retry count",
+)
+"""Lower-case fragments of the errors that mean "another transaction won; run again": DuckDB's
+"Conflict on update!"/"write-write conflict", DuckLake's "Transaction conflict - …" and its
+"Exceeded the maximum retry count" (a snapshot-id race it could not settle alone), and
+PostgreSQL serialization failures coming through the catalog."""
+
+T = TypeVar("T")
+
+
+# -- errors and records -------------------------------------------------------------------------
 
 
 class StoreError(Exception):
@@ -154,8 +365,12 @@ class StoreLockedError(StoreError):
     """The store file is held by another process (DuckDB allows one writer process)."""
 
 
+class StoreBusyError(StoreError):
+    """Other writers kept winning the store for longer than the retry budget."""
+
+
 class DatasetNotFoundError(StoreError, KeyError):
-    """No dataset has the given name."""
+    """No dataset has the given name in the workspace."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
@@ -167,20 +382,31 @@ class DatasetExistsError(StoreError):
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """One stored dataset. ``created`` is False when an upload found it already stored."""
+    """One stored dataset. ``created`` is False when an upload found its bytes already stored."""
 
-    id: int
+    id: str
+    """Opaque (uuid4 hex)."""
+    workspace: str
     name: str
     source_filename: str
+    """The latest source file's name."""
     sha256: str
+    """Content digest: the file's SHA-256 for a one-file dataset; for appended datasets the
+    SHA-256 of the sources' digests in order. Changes on every append/replace (a cache key)."""
     reduction: str
+    """Default per-run reduction chosen at upload: ``final`` or ``best``."""
     created_at: datetime
     """UTC, naive (DuckDB ``TIMESTAMP``)."""
     n_rows: int
     """Step-level rows stored."""
     n_runs: int
     """Distinct runs."""
+    n_sources: int = 1
+    """Files the dataset was built from (more than one after appends)."""
     created: bool = True
+
+
+# -- helpers ------------------------------------------------------------------------------------
 
 
 def default_store_location() -> str:
@@ -188,15 +414,15 @@ def default_store_location() -> str:
     return os.environ.get(STORE_ENV_VAR) or str(DATA_DIR / "scalescope.duckdb")
 
 
-def _clean_name(name: str) -> str:
-    """Trimmed dataset name; rejects empty, over-long and control-character names."""
+def _clean_name(name: str, what: str = "dataset") -> str:
+    """Trimmed name; rejects empty, over-long and control-character names."""
     cleaned = name.strip() if isinstance(name, str) else ""
     if not cleaned:
-        raise StoreError("a dataset needs a non-empty name")
+        raise StoreError(f"a {what} needs a non-empty name")
     if len(cleaned) > MAX_NAME_LENGTH:
-        raise StoreError(f"a dataset name may have at most {MAX_NAME_LENGTH} characters")
+        raise StoreError(f"a {what} name may have at most {MAX_NAME_LENGTH} characters")
     if any(not ch.isprintable() for ch in cleaned):
-        raise StoreError("a dataset name may not contain control characters or line breaks")
+        raise StoreError(f"a {what} name may not contain control characters or line breaks")
     return cleaned
 
 
@@ -206,14 +432,91 @@ def _check_reduction(reduction: str) -> Reduction:
     return reduction  # type: ignore[return-value]
 
 
-class Store:
-    """One DuckDB database holding datasets; construct with :meth:`open` or :meth:`in_memory`."""
+def _check_mode(mode: str) -> WriteMode:
+    if mode not in WRITE_MODES:
+        raise StoreError(f"unknown write mode {mode!r}; expected one of {WRITE_MODES}")
+    return mode  # type: ignore[return-value]
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, location: str) -> None:
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _combined_digest(digests: Sequence[str]) -> str:
+    """A dataset's content digest: the file's own for one source, else SHA-256 of the list."""
+    if len(digests) == 1:
+        return digests[0]
+    return hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest()
+
+
+def _headers_key(headers: Sequence[str]) -> str:
+    return hashlib.sha256(json.dumps(list(headers), ensure_ascii=False).encode()).hexdigest()
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _CONFLICT_MARKERS)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _points_arrow(columns: Mapping[str, np.ndarray]) -> pa.Table:
+    """The parsed columns as an Arrow table, built straight from the numpy arrays (no pandas).
+
+    NaN becomes NULL (``from_pandas=True`` is pyarrow's NaN-as-null switch), so ``NULLS LAST``
+    and ``step <= ?`` see missing values as missing. ``ord`` numbers the rows from 0.
+    """
+    import pyarrow as pa
+
+    n = int(np.asarray(columns["row_number"]).size)
+    arrays: dict[str, pa.Array] = {
+        "ord": pa.array(np.arange(n, dtype=np.int64)),
+        "row_number": pa.array(np.asarray(columns["row_number"], dtype=np.int64)),
+    }
+    for name in POINT_COLUMNS[1:]:
+        values = columns.get(name)
+        if name in ("run", "group"):
+            if values is None:
+                arrays[name] = pa.nulls(n, pa.string())
+            else:
+                arrays[name] = pa.array(
+                    np.asarray(values, dtype=object), pa.string(), from_pandas=True
+                )
+        elif values is None:
+            arrays[name] = pa.nulls(n, pa.float64())
+        else:
+            arrays[name] = pa.array(np.asarray(values, dtype=np.float64), from_pandas=True)
+    return pa.table(arrays)
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+
+class Store:
+    """Datasets in DuckDB (a file or memory) or DuckLake; build with :meth:`open`."""
+
+    retry_seconds: float = 120.0
+    """How long a write keeps retrying after conflicts before :class:`StoreBusyError`."""
+    _backoff_start = 0.005
+    _backoff_cap = 0.25
+
+    def __init__(
+        self, connection: duckdb.DuckDBPyConnection, location: str, *, catalog: str | None = None
+    ) -> None:
         self._connection = connection
         self._lock = threading.Lock()
+        self._catalog = catalog
         self.location = location
-        """File path, or ``":memory:"``."""
+        """File path, ``":memory:"`` or the ``ducklake:`` location."""
+        self.write_retries = 0
+        """Write transactions run again after losing a conflict (for tests and diagnostics)."""
         self._create_schema()
 
     # -- construction -------------------------------------------------------------------------
@@ -222,10 +525,17 @@ class Store:
     def open(cls, location: str | None = None) -> Store:
         """Open (creating if needed) the store at ``location`` (default: the setting).
 
-        Raises :class:`StoreLockedError` when another process holds the file.
+        Raises :class:`StoreLockedError` when another process holds the file, and
+        :class:`StoreError` with the reason when a team store cannot be reached.
         """
         path = location or default_store_location()
-        if path != ":memory:":
+        if lake.is_lake_location(path):
+            try:
+                connection = lake.connect_lake(path)
+            except lake.LakeSetupError as exc:
+                raise StoreError(str(exc)) from exc
+            return cls(connection, path, catalog=lake.LAKE_ALIAS)
+        if path != MEMORY:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
             connection = duckdb.connect(path)
@@ -235,15 +545,15 @@ class Store:
                     f"the store file {path} is open in another Scalescope process; close it "
                     f"or set {STORE_ENV_VAR} to another file"
                 ) from exc
-            raise StoreError(f"cannot open the store file {path}: {exc}") from exc
+            raise StoreError(f"cannot open the store file {path}: {_first_line(exc)}") from exc
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open the store file {path}: {exc}") from exc
+            raise StoreError(f"cannot open the store file {path}: {_first_line(exc)}") from exc
         return cls(connection, path)
 
     @classmethod
     def in_memory(cls) -> Store:
         """A private, empty, in-memory store (for tests and throwaway sessions)."""
-        return cls(duckdb.connect(":memory:"), ":memory:")
+        return cls(duckdb.connect(MEMORY), MEMORY)
 
     def close(self) -> None:
         """Release the connection (and the file lock)."""
@@ -255,55 +565,203 @@ class Store:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @property
+    def is_team_store(self) -> bool:
+        """True for a DuckLake (shared) store."""
+        return self._catalog is not None
+
     # -- plumbing -------------------------------------------------------------------------------
 
+    def _where(self) -> str:
+        return lake.redact(self.location)
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
-        """A fresh cursor: DuckDB connections are not thread-safe, cursors per thread are."""
+        """A fresh cursor of the one connection (team mode: pointed at the lake catalog)."""
         with self._lock:
-            return self._connection.cursor()
+            try:
+                cursor = self._connection.cursor()
+            except duckdb.Error as exc:
+                raise StoreError(f"the store {self._where()} is closed") from exc
+        if self._catalog is not None:
+            cursor.execute(_USE_LAKE)
+        return cursor
 
     @contextmanager
-    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor inside ``BEGIN … COMMIT``; any exception rolls everything back."""
+    def _read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor in a read transaction: several queries see one snapshot of the store."""
         cursor = self._cursor()
-        cursor.execute("BEGIN TRANSACTION")
         try:
-            yield cursor
-            cursor.execute("COMMIT")
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                yield cursor
+                cursor.execute("COMMIT")
+            except BaseException:
+                _rollback(cursor)
+                raise
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"reading the store {self._where()} failed: {_first_line(exc)}"
+            ) from exc
         finally:
             cursor.close()
 
+    def _write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``work`` in one transaction that first takes the write lock row; retry on
+        conflicts with exponential backoff and jitter until :attr:`retry_seconds` pass.
+
+        ``work`` must be safe to run again (it is, as long as it only touches the cursor).
+        StoreErrors raised by ``work`` roll back and propagate at once.
+        """
+        deadline = time.monotonic() + self.retry_seconds
+        delay = self._backoff_start
+        while True:
+            cursor = self._cursor()
+            try:
+                cursor.execute("BEGIN TRANSACTION")
+                try:
+                    cursor.execute(_TAKE_WRITE_LOCK)
+                    result = work(cursor)
+                    cursor.execute("COMMIT")
+                    return result
+                except BaseException:
+                    _rollback(cursor)
+                    raise
+            except duckdb.Error as exc:
+                if not _is_conflict(exc):
+                    raise StoreError(
+                        f"writing to the store {self._where()} failed: {_first_line(exc)}"
+                    ) from exc
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"the store {self._where()} was busy with other writers for "
+                        f"{self.retry_seconds:g} s; nothing was changed — try again"
+                    ) from exc
+            finally:
+                cursor.close()
+            with self._lock:
+                self.write_retries += 1
+            time.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, self._backoff_cap)
+
     def _create_schema(self) -> None:
-        with self._transaction() as cursor:
-            for statement in _SCHEMA:
+        """Create or migrate the tables (one transaction, retried when another process
+        creates them at the same moment)."""
+        deadline = time.monotonic() + self.retry_seconds
+        delay = self._backoff_start
+        while True:
+            cursor = self._cursor()
+            try:
+                cursor.execute("BEGIN TRANSACTION")
+                try:
+                    self._create_or_migrate(cursor)
+                    cursor.execute("COMMIT")
+                    return
+                except BaseException:
+                    _rollback(cursor)
+                    raise
+            except duckdb.Error as exc:
+                if not _is_conflict(exc) or time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"cannot prepare the store {self._where()}: {_first_line(exc)}"
+                    ) from exc
+            finally:
+                cursor.close()
+            time.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, self._backoff_cap)
+
+    def _create_or_migrate(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        cursor.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = cursor.execute("SELECT max(version) FROM schema_version").fetchone()
+        version = row[0] if row else None
+        if version is not None and version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store {self._where()} has schema version {version}, newer than this "
+                f"Scalescope understands ({SCHEMA_VERSION}); upgrade Scalescope"
+            )
+        if version is not None and version < 3:
+            self._migrate_to_v3(cursor, version)
+        for statement in _SCHEMA:
+            cursor.execute(statement)
+        if version is None:
+            cursor.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+        elif version < SCHEMA_VERSION:
+            cursor.execute("UPDATE schema_version SET version = ?", [SCHEMA_VERSION])
+        lock_rows = cursor.execute("SELECT count(*) FROM write_lock").fetchone()
+        if not lock_rows or lock_rows[0] == 0:
+            cursor.execute("INSERT INTO write_lock VALUES (0)")
+
+    def _migrate_to_v3(self, cursor: duckdb.DuckDBPyConnection, version: int) -> None:
+        """Bring a version 1 or 2 file to version 3 inside the opening transaction."""
+        if self._catalog is not None:
+            raise StoreError(f"the team store {self._where()} has an unsupported old layout")
+        for statement in _LEGACY_V2_SCHEMA:
+            cursor.execute(statement)
+        for target in range(version + 1, 3):
+            for statement in _MIGRATIONS.get(target, ()):
                 cursor.execute(statement)
-            row = cursor.execute("SELECT max(version) FROM schema_version").fetchone()
-            version = row[0] if row else None
-            if version is None:
-                cursor.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-            elif version < SCHEMA_VERSION:
-                for target in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in _MIGRATIONS.get(target, ()):
-                        cursor.execute(statement)
-                cursor.execute("UPDATE schema_version SET version = ?", [SCHEMA_VERSION])
-            elif version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store {self.location} has schema version {version}, newer than this "
-                    f"Scalescope understands ({SCHEMA_VERSION}); upgrade Scalescope"
-                )
+        old_ids = [row[0] for row in cursor.execute("SELECT id FROM datasets").fetchall()]
+        cursor.execute(
+            "CREATE TABLE id_map_v3 (old_id BIGINT, dataset_id VARCHAR, source_id VARCHAR)"
+        )
+        if old_ids:
+            cursor.executemany(
+                "INSERT INTO id_map_v3 VALUES (?, ?, ?)",
+                [[old, _new_id(), _new_id()] for old in old_ids],
+            )
+        for statement in _MIGRATE_TO_V3:
+            cursor.execute(statement, [DEFAULT_WORKSPACE] if "?" in statement else [])
+
+    def _info(self, row: tuple, created: bool = True) -> DatasetInfo:
+        return DatasetInfo(
+            id=str(row[0]),
+            workspace=str(row[1]),
+            name=str(row[2]),
+            source_filename=str(row[3]),
+            sha256=str(row[4]),
+            reduction=str(row[5]),
+            created_at=row[6],
+            n_rows=int(row[7]),
+            n_runs=int(row[8]),
+            n_sources=int(row[9]),
+            created=created,
+        )
+
+    def _find(
+        self, cursor: duckdb.DuckDBPyConnection, workspace: str, name: str
+    ) -> DatasetInfo | None:
+        row = cursor.execute(_SELECT_DATASET, [workspace, name]).fetchone()
+        return None if row is None else self._info(row)
+
+    def _require(self, cursor: duckdb.DuckDBPyConnection, workspace: str, name: str) -> DatasetInfo:
+        info = self._find(cursor, workspace, name)
+        if info is None:
+            where = "" if workspace == DEFAULT_WORKSPACE else f" in workspace {workspace!r}"
+            raise DatasetNotFoundError(f"no dataset is named {name!r}{where}")
+        return info
+
+    # -- workspaces -----------------------------------------------------------------------------
+
+    def list_workspaces(self) -> list[str]:
+        """Workspace names, ``default`` first, then in order of creation."""
+        with self._read() as cursor:
+            rows = cursor.execute(
+                "SELECT name, min(created_at) AS first_at FROM workspaces GROUP BY name "
+                "ORDER BY first_at, name"
+            ).fetchall()
+        names = [str(row[0]) for row in rows if row[0] != DEFAULT_WORKSPACE]
+        return [DEFAULT_WORKSPACE, *names]
+
+    def create_workspace(self, name: str) -> str:
+        """Create a workspace (no-op if it exists); returns the cleaned name."""
+        name = _clean_name(name, "workspace")
+        self._write(lambda cursor: self._ensure_workspace(cursor, name))
+        return name
 
     @staticmethod
-    def _info(row: tuple, created: bool = True) -> DatasetInfo:
-        return DatasetInfo(*row[:5], row[5], int(row[6]), int(row[7]), created=created)
-
-    def _require(self, cursor: duckdb.DuckDBPyConnection, name: str) -> DatasetInfo:
-        row = cursor.execute(_SELECT_DATASET, [name]).fetchone()
-        if row is None:
-            raise DatasetNotFoundError(f"no dataset is named {name!r}")
-        return self._info(row)
+    def _ensure_workspace(cursor: duckdb.DuckDBPyConnection, workspace: str) -> None:
+        found = cursor.execute("SELECT 1 FROM workspaces WHERE name = ?", [workspace]).fetchone()
+        if found is None:
+            cursor.execute("INSERT INTO workspaces VALUES (?, ?)", [workspace, _now()])
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -313,170 +771,421 @@ class Store:
         parsed: ParsedTable,
         source_bytes: bytes,
         reduction: Reduction = "final",
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+        mode: WriteMode = "create",
     ) -> DatasetInfo:
         """Store a validated upload in one transaction.
 
-        Re-adding identical bytes under the same name returns the stored dataset with
-        ``created=False``; a different file under a taken name raises
-        :class:`DatasetExistsError`.
+        ``create``: a new dataset; identical bytes under the same name return the stored one
+        with ``created=False``, other content under a taken name raises
+        :class:`DatasetExistsError`. ``append``: add the file's rows to the dataset (created if
+        missing); bytes already among its sources change nothing (``created=False``); a run
+        name already present with another parameter count is refused. ``replace``: the
+        dataset's sources and points become this file's (id, name and creation time kept).
+        ``reduction`` is the default reduction of a new or replaced dataset (an append keeps
+        the dataset's own).
         """
         name = _clean_name(name)
+        workspace = _clean_name(workspace, "workspace")
         reduction = _check_reduction(reduction)
+        mode = _check_mode(mode)
         digest = hashlib.sha256(source_bytes).hexdigest()
-        with self._transaction() as cursor:
-            existing = cursor.execute(_SELECT_DATASET, [name]).fetchone()
-            if existing is not None:
-                info = self._info(existing, created=False)
-                if info.sha256 == digest:
-                    return info
-                raise DatasetExistsError(
-                    f"a dataset named {name!r} already exists (from {info.source_filename}); "
-                    "choose another name or delete the existing dataset first"
-                )
-            row = cursor.execute("SELECT nextval('dataset_ids')").fetchone()
-            dataset_id = int(row[0]) if row else 0
-            created_at = datetime.now(UTC).replace(tzinfo=None)
-            cursor.execute(
-                "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    dataset_id,
-                    name,
-                    parsed.filename,
-                    digest,
-                    reduction,
-                    created_at,
-                    parsed.n_rows,
-                    parsed.n_runs,
-                    json.dumps(parsed.mapping),
-                ],
+        incoming = _points_arrow(parsed.columns)  # built once, outside the retried transaction
+        upload = _Upload(
+            name=name,
+            workspace=workspace,
+            reduction=reduction,
+            mode=mode,
+            digest=digest,
+            content=bytes(source_bytes),
+            filename=parsed.filename,
+            n_rows=parsed.n_rows,
+            mapping_json=json.dumps(parsed.mapping),
+            units_json=json.dumps(dict(getattr(parsed, "units", None) or {})),
+            points=incoming,
+        )
+        return self._write(lambda cursor: self._add(cursor, upload))
+
+    def _add(self, cursor: duckdb.DuckDBPyConnection, up: _Upload) -> DatasetInfo:
+        self._ensure_workspace(cursor, up.workspace)
+        existing = self._find(cursor, up.workspace, up.name)
+        if existing is None:
+            return self._create(cursor, up)
+        if up.mode == "create":
+            if existing.sha256 == up.digest:
+                return _with(existing, created=False)
+            raise DatasetExistsError(
+                f"a dataset named {up.name!r} already exists (from {existing.source_filename}); "
+                "choose another name, append to it or replace it"
             )
+        if up.mode == "replace":
+            if existing.n_sources == 1 and existing.sha256 == up.digest:
+                return _with(existing, created=False)
+            for statement in _DELETE_CONTENT:
+                cursor.execute(statement, [existing.id])
+            self._insert_file(cursor, existing.id, up, position=0, ord_offset=0)
             cursor.execute(
-                "INSERT INTO sources VALUES (?, ?, ?)",
-                [dataset_id, parsed.filename, source_bytes],
+                "UPDATE datasets SET source_filename = ?, sha256 = ?, reduction = ?, "
+                "updated_at = ?, n_rows = ?, n_runs = (SELECT count(*) FROM runs WHERE "
+                "dataset_id = ?), n_sources = 1, mapping_json = ?, units_json = ? WHERE id = ?",
+                [up.filename, up.digest, up.reduction, _now(), up.n_rows, existing.id,
+                 up.mapping_json, up.units_json, existing.id],
+            )  # fmt: skip
+            return self._require(cursor, up.workspace, up.name)
+        return self._append(cursor, existing, up)
+
+    def _create(self, cursor: duckdb.DuckDBPyConnection, up: _Upload) -> DatasetInfo:
+        dataset_id, now = _new_id(), _now()
+        cursor.execute(
+            "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [dataset_id, up.workspace, up.name, up.filename, up.digest, up.reduction, now, now,
+             up.n_rows, 0, 1, up.mapping_json, up.units_json],
+        )  # fmt: skip
+        self._insert_file(cursor, dataset_id, up, position=0, ord_offset=0)
+        cursor.execute(
+            "UPDATE datasets SET n_runs = (SELECT count(*) FROM runs WHERE dataset_id = ?) "
+            "WHERE id = ?",
+            [dataset_id, dataset_id],
+        )
+        return self._require(cursor, up.workspace, up.name)
+
+    def _append(
+        self, cursor: duckdb.DuckDBPyConnection, existing: DatasetInfo, up: _Upload
+    ) -> DatasetInfo:
+        digests = [
+            str(row[0])
+            for row in cursor.execute(
+                "SELECT sha256 FROM sources WHERE dataset_id = ? ORDER BY position",
+                [existing.id],
+            ).fetchall()
+        ]
+        if up.digest in digests:
+            return _with(existing, created=False)
+        cursor.register("incoming_points", up.points)
+        try:
+            clash = cursor.execute(
+                "SELECT r.run, r.params, i.params FROM runs r JOIN (SELECT run, min(params) AS "
+                "params, min(ord) AS first_ord FROM incoming_points GROUP BY run) i "
+                "ON i.run = r.run WHERE r.dataset_id = ? AND r.params <> i.params "
+                "ORDER BY i.first_ord LIMIT 1",
+                [existing.id],
+            ).fetchone()
+        finally:
+            cursor.unregister("incoming_points")
+        if clash is not None:
+            raise StoreError(
+                f"{up.filename}: run {clash[0]!r} has {clash[2]:g} parameters, but dataset "
+                f"{up.name!r} already has it with {clash[1]:g}; give different models different "
+                "run names"
             )
-            self._insert_points(cursor, dataset_id, parsed.points)
-            return self._require(cursor, name)
+        row = cursor.execute(
+            "SELECT coalesce(max(ord) + 1, 0) FROM points WHERE dataset_id = ?", [existing.id]
+        ).fetchone()
+        offset = int(row[0]) if row else 0
+        self._insert_file(cursor, existing.id, up, position=len(digests), ord_offset=offset)
+        cursor.execute(
+            "UPDATE datasets SET source_filename = ?, sha256 = ?, updated_at = ?, "
+            "n_rows = n_rows + ?, n_runs = (SELECT count(*) FROM runs WHERE dataset_id = ?), "
+            "n_sources = n_sources + 1 WHERE id = ?",
+            [up.filename, _combined_digest([*digests, up.digest]), _now(), up.n_rows,
+             existing.id, existing.id],
+        )  # fmt: skip
+        return self._require(cursor, up.workspace, up.name)
+
+    def _insert_file(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        dataset_id: str,
+        up: _Upload,
+        *,
+        position: int,
+        ord_offset: int,
+    ) -> None:
+        """One source row, its points (ord continuing after ``ord_offset``) and the runs."""
+        source_id = _new_id()
+        cursor.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [source_id, dataset_id, position, up.filename, up.digest, up.content, up.n_rows,
+             _now(), up.mapping_json, up.units_json],
+        )  # fmt: skip
+        self._insert_points(cursor, dataset_id, source_id, ord_offset, up.points)
+        for statement in _REBUILD_RUNS:
+            cursor.execute(statement, [dataset_id])
 
     def _insert_points(
-        self, cursor: duckdb.DuckDBPyConnection, dataset_id: int, points: pd.DataFrame
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        dataset_id: str,
+        source_id: str,
+        ord_offset: int,
+        points: pa.Table,
     ) -> None:
-        """Bulk insert via an Arrow view (NaN becomes NULL, so ``NULLS LAST`` works)."""
-        arrow = pa.Table.from_pandas(points[list(POINT_COLUMNS)], preserve_index=False)
-        cursor.register("incoming_points", arrow)
+        """Bulk insert from the Arrow table registered as a view of this cursor."""
+        cursor.register("incoming_points", points)
         try:
-            cursor.execute(_INSERT_POINTS, [dataset_id])
+            cursor.execute(_INSERT_POINTS, [dataset_id, source_id, ord_offset])
         finally:
             cursor.unregister("incoming_points")
 
-    def delete_dataset(self, name: str) -> None:
-        """Remove a dataset, its points and its source bytes."""
-        with self._transaction() as cursor:
-            info = self._require(cursor, name)
-            cursor.execute("DELETE FROM points WHERE dataset_id = ?", [info.id])
-            cursor.execute("DELETE FROM sources WHERE dataset_id = ?", [info.id])
+    def delete_dataset(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> None:
+        """Remove a dataset with its points, runs and source bytes."""
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> None:
+            info = self._require(cursor, workspace, name)
+            for statement in _DELETE_CONTENT:
+                cursor.execute(statement, [info.id])
             cursor.execute("DELETE FROM datasets WHERE id = ?", [info.id])
 
-    def rename_dataset(self, old: str, new: str) -> DatasetInfo:
-        """Give a dataset a new (unused) name."""
+        self._write(work)
+
+    def rename_dataset(
+        self, old: str, new: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> DatasetInfo:
+        """Give a dataset a new name that no other dataset of the workspace has."""
         new = _clean_name(new)
-        with self._transaction() as cursor:
-            info = self._require(cursor, old)
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> DatasetInfo:
+            info = self._require(cursor, workspace, old)
             if new == info.name:
                 return info
-            if cursor.execute(_SELECT_DATASET, [new]).fetchone() is not None:
+            if self._find(cursor, workspace, new) is not None:
                 raise DatasetExistsError(f"a dataset named {new!r} already exists")
-            cursor.execute("UPDATE datasets SET name = ? WHERE id = ?", [new, info.id])
-            return replace(info, name=new)
+            cursor.execute(
+                "UPDATE datasets SET name = ?, updated_at = ? WHERE id = ?", [new, _now(), info.id]
+            )
+            return _with(info, name=new)
+
+        return self._write(work)
+
+    def save_mapping(
+        self,
+        headers: Sequence[str],
+        mapping: dict[str, str],
+        units: dict[str, str] | None = None,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> None:
+        """Remember the column mapping (and units) chosen for files with exactly these headers."""
+        workspace = _clean_name(workspace, "workspace")
+        key = _headers_key(headers)
+        values = [
+            workspace,
+            key,
+            json.dumps(list(headers), ensure_ascii=False),
+            json.dumps(dict(mapping)),
+            json.dumps(dict(units or {})),
+            _now(),
+        ]
+
+        def work(cursor: duckdb.DuckDBPyConnection) -> None:
+            cursor.execute(
+                "DELETE FROM mappings WHERE workspace = ? AND headers_key = ?", [workspace, key]
+            )
+            cursor.execute("INSERT INTO mappings VALUES (?, ?, ?, ?, ?, ?)", values)
+
+        self._write(work)
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def list_datasets(self) -> list[DatasetInfo]:
-        """All datasets, oldest first."""
-        cursor = self._cursor()
-        try:
-            return [self._info(row) for row in cursor.execute(_SELECT_DATASETS).fetchall()]
-        finally:
-            cursor.close()
+    def find_mapping(
+        self, headers: Sequence[str], *, workspace: str = DEFAULT_WORKSPACE
+    ) -> tuple[dict[str, str], dict[str, str]] | None:
+        """The saved ``(mapping, units)`` for files with exactly these headers, or None."""
+        with self._read() as cursor:
+            row = cursor.execute(
+                "SELECT mapping_json, units_json FROM mappings WHERE workspace = ? AND "
+                "headers_key = ? ORDER BY saved_at DESC LIMIT 1",
+                [workspace, _headers_key(headers)],
+            ).fetchone()
+        if row is None:
+            return None
+        return dict(json.loads(row[0])), dict(json.loads(row[1]))
 
-    def get_dataset(self, name: str) -> DatasetInfo:
+    def list_datasets(self, *, workspace: str = DEFAULT_WORKSPACE) -> list[DatasetInfo]:
+        """The workspace's datasets, oldest first."""
+        with self._read() as cursor:
+            rows = cursor.execute(_SELECT_DATASETS, [workspace]).fetchall()
+        return [self._info(row) for row in rows]
+
+    def get_dataset(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> DatasetInfo:
         """The dataset called ``name``; :class:`DatasetNotFoundError` if there is none."""
-        cursor = self._cursor()
-        try:
-            return self._require(cursor, name)
-        finally:
-            cursor.close()
+        with self._read() as cursor:
+            return self._require(cursor, workspace, name)
 
-    def load_points(self, name: str) -> pd.DataFrame:
-        """The step-level rows as ingested, columns :data:`ingest.POINT_COLUMNS`."""
-        cursor = self._cursor()
-        try:
-            info = self._require(cursor, name)
-            frame = cursor.execute(
-                "SELECT row_number, run, params, tokens, flops, loss, train_loss, val_loss, "
-                'step, batch_size, learning_rate, grp AS "group", metric FROM points '
-                "WHERE dataset_id = ? ORDER BY row_number",
-                [info.id],
-            ).df()
-        finally:
-            cursor.close()
+    def load_points(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> pd.DataFrame:
+        """The step-level rows as ingested, columns :data:`ingest.POINT_COLUMNS`, in file order
+        (appended files after the earlier ones)."""
+        with self._read() as cursor:
+            info = self._require(cursor, workspace, name)
+            frame = cursor.execute(_POINTS_SELECT, [info.id]).df()
         for column in ("run", "group"):
             frame[column] = frame[column].astype(object)
         return frame
 
-    def load_runs(self, name: str, reduction: Reduction | None = None) -> RunTable:
+    def load_runs(
+        self,
+        name: str,
+        reduction: Reduction | None = None,
+        *,
+        at_step: float | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> RunTable:
         """One row per run, reduced in SQL (default: the reduction chosen at upload).
 
         ``final`` takes each run's row with the largest step (last row when steps tie or are
-        absent); ``best`` its lowest-loss row. Tokens/FLOPs come from that row.
+        absent); ``best`` its lowest-loss row. With ``at_step`` only rows with a step at or
+        before it count (``final`` then means "the last evaluation by step S"; rows without a
+        step are left out), and runs with no such row are dropped. Tokens/FLOPs come from the
+        chosen row.
         """
-        cursor = self._cursor()
-        try:
-            info = self._require(cursor, name)
-            chosen = _check_reduction(reduction or info.reduction)
-            rows = cursor.execute(_REDUCE_SQL[chosen], [info.id]).fetchall()
-        finally:
-            cursor.close()
-        reduced = pd.DataFrame(
-            rows, columns=["run", "params", "tokens", "flops", "loss", "group", "metric"]
-        )
-        for column in ("tokens", "flops", "metric"):
-            reduced[column] = reduced[column].astype(float)
-        reduced["run"] = reduced["run"].astype(object)
-        reduced["group"] = reduced["group"].astype(object)
-        return run_table_from_reduced(reduced)
+        if at_step is not None and not np.isfinite(at_step):
+            raise StoreError(f"at_step must be a finite step number, not {at_step!r}")
+        with self._read() as cursor:
+            info = self._require(cursor, workspace, name)
+            if at_step is not None:
+                chosen = _check_reduction(reduction or "final")
+            else:
+                chosen = _check_reduction(reduction or info.reduction)
+            step = None if at_step is None else float(at_step)
+            rows = cursor.execute(_REDUCE_SQL[chosen], [info.id, step, step]).fetchall()
+        if not rows:
+            if at_step is not None:
+                raise StoreError(
+                    f"no run of dataset {name!r} has an evaluation at or before step {at_step:g}"
+                )
+            raise StoreError(f"dataset {name!r} has no rows")
+        return _run_table(rows)
 
-    def load_source(self, name: str) -> tuple[str, bytes]:
-        """The original file name and bytes, for re-parsing with another mapping."""
-        cursor = self._cursor()
-        try:
-            info = self._require(cursor, name)
-            row = cursor.execute(
-                "SELECT filename, content FROM sources WHERE dataset_id = ?", [info.id]
-            ).fetchone()
-        finally:
-            cursor.close()
-        if row is None:
+    def load_curves(
+        self, name: str, *, max_points_per_run: int = 200, workspace: str = DEFAULT_WORKSPACE
+    ) -> pd.DataFrame:
+        """Step-level curves for drawing, thinned in DuckDB to at most ``max_points_per_run``
+        rows per run (log-spaced step buckets keep their lowest and last loss).
+
+        Columns ``run, step, tokens, flops, loss, params, group``; runs in order of first
+        appearance, rows by step. A 10M-point dataset comes back in a few thousand rows.
+        """
+        if max_points_per_run < 2:
+            raise StoreError("max_points_per_run must be at least 2")
+        buckets = max_points_per_run // 2
+        with self._read() as cursor:
+            info = self._require(cursor, workspace, name)
+            frame = cursor.execute(
+                _CURVES_SQL, [info.id, max_points_per_run, buckets, buckets]
+            ).df()
+        for column in ("run", "group"):
+            frame[column] = frame[column].astype(object)
+        return frame
+
+    def load_sources(
+        self, name: str, *, workspace: str = DEFAULT_WORKSPACE
+    ) -> list[tuple[str, bytes]]:
+        """Every source file's name and bytes, in the order they were added."""
+        with self._read() as cursor:
+            info = self._require(cursor, workspace, name)
+            rows = cursor.execute(
+                "SELECT filename, content FROM sources WHERE dataset_id = ? ORDER BY position",
+                [info.id],
+            ).fetchall()
+        return [(str(row[0]), bytes(row[1])) for row in rows]
+
+    def load_source(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[str, bytes]:
+        """The first source file's name and bytes, for re-parsing with another mapping."""
+        sources = self.load_sources(name, workspace=workspace)
+        if not sources:
             raise StoreError(f"the source file of dataset {name!r} is missing")
-        return str(row[0]), bytes(row[1])
+        return sources[0]
 
-    def load_mapping(self, name: str) -> dict[str, str]:
-        """The column mapping used at upload, ``{canonical column: user header}``."""
-        cursor = self._cursor()
-        try:
-            info = self._require(cursor, name)
+    def load_mapping(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> dict[str, str]:
+        """The column mapping of the first source, ``{canonical column: user header}``."""
+        with self._read() as cursor:
+            info = self._require(cursor, workspace, name)
             row = cursor.execute(
                 "SELECT mapping_json FROM datasets WHERE id = ?", [info.id]
             ).fetchone()
-        finally:
-            cursor.close()
         return dict(json.loads(row[0])) if row else {}
+
+    def export_csv(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> bytes:
+        """The step-level rows as spreadsheet-safe CSV (text starting ``= + - @`` neutralised)."""
+        from scaling_core.safe_csv import csv_bytes
+
+        with self._read() as cursor:
+            info = self._require(cursor, workspace, name)
+            rows = cursor.execute(_POINTS_SELECT, [info.id]).fetchall()
+        columns = {
+            column: [row[index] for row in rows] for index, column in enumerate(POINT_COLUMNS)
+        }
+        return csv_bytes(columns)
+
+    def export_parquet(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> bytes:
+        """The step-level rows as a Parquet file (columns :data:`ingest.POINT_COLUMNS`)."""
+        import pyarrow.parquet as pq
+
+        with self._read() as cursor:
+            info = self._require(cursor, workspace, name)
+            table = cursor.execute(_POINTS_SELECT, [info.id]).fetch_arrow_table()
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        return buffer.getvalue()
+
+
+@dataclass(frozen=True, eq=False)
+class _Upload:
+    """Everything one ``add_dataset`` call writes, prepared before the transaction."""
+
+    name: str
+    workspace: str
+    reduction: str
+    mode: str
+    digest: str
+    content: bytes
+    filename: str
+    n_rows: int
+    mapping_json: str
+    units_json: str
+    points: Any  # pyarrow.Table
+
+
+def _with(info: DatasetInfo, **changes: Any) -> DatasetInfo:
+    return replace(info, **changes)
+
+
+def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Roll back, ignoring "no transaction is active" (a failed COMMIT already ended it)."""
+    with suppress(duckdb.Error):
+        cursor.execute("ROLLBACK")
+
+
+def _run_table(rows: list[tuple]) -> RunTable:
+    """RunTable from reduced rows ``(run, params, tokens, flops, loss, grp, metric)``."""
+
+    def column(index: int) -> np.ndarray:
+        return np.array([np.nan if r[index] is None else r[index] for r in rows], dtype=float)
+
+    def optional(index: int) -> np.ndarray | None:
+        values = column(index)
+        return None if np.isnan(values).all() else values
+
+    group = np.array([r[5] for r in rows], dtype=object)
+    has_group = any(g is not None for g in group)
+    return RunTable.from_arrays(
+        params=column(1),
+        loss=column(4),
+        tokens=optional(2),
+        compute=optional(3),
+        run=np.array([r[0] for r in rows], dtype=object),
+        group=group if has_group else None,
+        metric=optional(6),
+    )
 
 
 def ensure_default_datasets(store: Store, data_dir: Path = DATA_DIR) -> list[DatasetInfo]:
     """Load the bundled datasets into a store that has none; return what was added.
 
     A store that already has any dataset is left alone, so users who deleted the samples do
-    not see them come back.
+    not see them come back. Two processes doing this at once on a team store end with one
+    copy: the second finds the same bytes under the same name (``created=False``).
     """
     if store.list_datasets():
         return []
@@ -486,5 +1195,7 @@ def ensure_default_datasets(store: Store, data_dir: Path = DATA_DIR) -> list[Dat
         parsed = parse_table(filename, content)
         if isinstance(parsed, IngestErrors):
             raise StoreError(f"bundled dataset {filename} is invalid: {parsed.summary()}")
-        added.append(store.add_dataset(name, parsed, content, "final"))
+        info = store.add_dataset(name, parsed, content, "final")
+        if info.created:
+            added.append(info)
     return added

@@ -281,7 +281,7 @@ def test_a_version_1_store_is_migrated_on_open(tmp_path) -> None:
         assert len(store.load_points("after")) > 0
         assert "metric" in store.load_points("after").columns
     with duckdb.connect(path) as check:
-        assert check.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert check.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
 
 
 def test_downstream_metric_column_round_trips() -> None:
