@@ -9,18 +9,42 @@ mirror the pages' widget defaults exactly (same fallbacks for missing or invalid
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from pages._ui import DEFAULT_RESAMPLES, drop_setting, int_query, query_value
+from scaling_core.backtest import backtest_law, leave_largest_out_curve
+from scaling_core.export import (
+    BrowserNotFoundError,
+    ExportError,
+    figure_html,
+    figure_png,
+    figure_svg,
+    find_browser,
+    scalescope_version,
+)
+from scaling_core.fitting import FitResult
+from scaling_core.hardware import ACCELERATORS, flops_from_hours
 from scaling_core.laws import LAWS, is_joint
 from scaling_core.objectives import OBJECTIVES
-from scaling_core.schema import RESOURCES
+from scaling_core.report import (
+    FitReport,
+    fit_report_html,
+    fit_report_markdown,
+    forecast_trust,
+    summarise_backtests,
+)
+from scaling_core.schema import RESOURCES, RunTable
 from scaling_core.store import DatasetInfo
-from scaling_core.views import FitSpec
+from scaling_core.uncertainty import BootstrapResult
+from scaling_core.views import FitSpec, regime_x
 
 RESAMPLE_CHOICES = (0, 100, 200, 500, 1000)
 """The Fit page's bootstrap choices (0: delta-method band only)."""
@@ -134,13 +158,65 @@ def nearest_budget(budget: float) -> float:
     return min(BUDGETS, key=lambda b: abs(np.log(b) - np.log(max(budget, 1.0))))
 
 
+BUDGET_MODES = ("FLOPs", "accelerator-hours")
+MFU_RANGE = (0.05, 1.0)
+COUNT_RANGE = (1, 1_000_000)
+HOURS_RANGE = (1.0, 1e7)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """The Planner's hardware settings: the budget in accelerator-hours when ``mode`` says so."""
+
+    mode: str = "FLOPs"
+    accelerator: str = list(ACCELERATORS)[1]
+    mfu: float = 0.4
+    count: int = 1024
+    hours: float = 720.0
+
+    @property
+    def budget(self) -> float:
+        """FLOPs of ``count`` accelerators at ``mfu`` for ``hours``."""
+        peak = ACCELERATORS[self.accelerator].peak_bf16_flops
+        return flops_from_hours(peak, self.mfu, self.count, self.hours)
+
+
+DEFAULT_HARDWARE = Hardware()
+
+
+def float_query(key: str, default: float, bounds: tuple[float, float]) -> float:
+    """A number from the URL inside ``bounds``; ``default`` when absent, invalid or outside."""
+    try:
+        value = float(query_value(key, str(default)))
+    except ValueError:
+        return default
+    return value if np.isfinite(value) and bounds[0] <= value <= bounds[1] else default
+
+
+def hardware_from_query() -> Hardware:
+    """``?bmode=hours&hw=…&mfu=…&gpus=…&hours=…`` (defaults for what is absent or invalid)."""
+    accelerators = list(ACCELERATORS)
+    d = DEFAULT_HARDWARE
+    count = int(float_query("gpus", d.count, COUNT_RANGE))
+    return Hardware(
+        mode=BUDGET_MODES[1] if query_value("bmode", "") == "hours" else BUDGET_MODES[0],
+        accelerator=accelerators[choice(query_value("hw", d.accelerator), accelerators, 1)],
+        mfu=float_query("mfu", d.mfu, MFU_RANGE),
+        count=count,
+        hours=float_query("hours", d.hours, HOURS_RANGE),
+    )
+
+
 def plan_state_from_query(info: DatasetInfo) -> PlanState:
-    """The Planner's law, drop, bootstrap size and budget (snapped to the slider) from the URL."""
+    """The Planner's law, drop, bootstrap size and budget from the URL: the budget slider's
+    nearest stop, or the accelerator-hours budget when the link was made in that mode."""
+    hardware = hardware_from_query()
+    by_hours = hardware.mode != BUDGET_MODES[0]
     return PlanState(
         law=plan_law_name(),
         drop=drop_setting(info),
         resamples=plan_resamples(),
-        budget=nearest_budget(url_budget()),
+        budget=hardware.budget if by_hours else nearest_budget(url_budget()),
     )
 
 
@@ -218,3 +294,131 @@ def present_link(screen: str) -> None:
         icon=":material/slideshow:",
         query_params={**current_query(), "screen": screen},
     )
+
+
+# -------------------------------------------------------------------------------- downloads
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of ``text`` (dataset names are user input)."""
+    cleaned = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+    return cleaned[:60] or "dataset"
+
+
+def browser_problem() -> str | None:
+    """Why PNG/SVG export cannot work here (no Chromium), or None. A file check: no browser
+    is started by asking."""
+    try:
+        find_browser()
+    except BrowserNotFoundError as err:
+        return str(err)
+    return None
+
+
+def chart_downloads(fig: go.Figure, name: str, title: str, key: str) -> None:
+    """A popover with PNG, SVG and standalone-HTML downloads of ``fig``.
+
+    The files are made only when a button is clicked (``data`` is a callable, run by Streamlit
+    on another thread), so a normal rerun never starts the export browser.
+    """
+    problem = browser_problem()
+    with st.popover("Export chart", icon=":material/download:", key=f"{key}_export"):
+        st.download_button(
+            "PNG (2× for slides)", data=lambda: figure_png(fig), file_name=f"{name}.png",
+            mime="image/png", on_click="ignore", disabled=problem is not None,
+            key=f"{key}_png", icon=":material/image:",
+        )  # fmt: skip
+        st.download_button(
+            "SVG (vector, for papers)", data=lambda: figure_svg(fig), file_name=f"{name}.svg",
+            mime="image/svg+xml", on_click="ignore", disabled=problem is not None,
+            key=f"{key}_svg", icon=":material/polyline:",
+        )  # fmt: skip
+        st.download_button(
+            "Interactive HTML (works offline)", data=lambda: figure_html(fig, title),
+            file_name=f"{name}.html", mime="text/html", on_click="ignore", key=f"{key}_html",
+            icon=":material/html:",
+        )  # fmt: skip
+        if problem is not None:
+            st.caption(problem)
+
+
+def csv_download(label: str, make: Callable[[], bytes], file_name: str, key: str) -> None:
+    """A CSV download made on click (see :func:`chart_downloads`)."""
+    st.download_button(
+        label, data=make, file_name=file_name, mime="text/csv", on_click="ignore", key=key,
+        icon=":material/table:",
+    )  # fmt: skip
+
+
+def fit_report(
+    info: DatasetInfo,
+    spec: FitSpec,
+    fit: FitResult,
+    boot: BootstrapResult | None,
+    all_runs: RunTable,
+    extra_warnings: tuple[str, ...],
+) -> FitReport:
+    """The report's content. Runs the leave-largest-out backtests the Regimes page shows
+    (same law choice, same runs: the drop filter, along compute or the fit's x) — so call it
+    only when a report is asked for."""
+    x = regime_x(spec)
+    runs = all_runs.without_highest_loss(spec.drop_highest_loss)
+    try:
+        backtests = leave_largest_out_curve(backtest_law(runs), runs, x=x)
+        note, law_name = "", backtests[0].law if backtests else ""
+    except ValueError as err:  # BacktestError or an unfittable split
+        backtests, note, law_name = [], str(err), ""
+    exclusions = []
+    if spec.drop_highest_loss:
+        exclusions.append(f"the {spec.drop_highest_loss} highest-loss runs")
+    exclusions += [f"points in the {regime} regime" for regime in spec.exclude_regimes]
+    return FitReport(
+        dataset=info.name,
+        law=spec.law_obj,
+        fit=fit,
+        intervals=boot.intervals() if boot is not None else None,
+        n_resamples=boot.n_resamples if boot is not None else 0,
+        x=x,
+        runs_used=fit.n_points,
+        runs_total=all_runs.n,
+        exclusions=tuple(exclusions),
+        backtests=summarise_backtests(backtests),
+        backtest_law=law_name,
+        backtest_note=note,
+        trust=forecast_trust(backtests, resource=x),
+        warnings=tuple(fit.warnings) + extra_warnings,
+        version=scalescope_version(),
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        dataset_sha256=info.sha256,
+        seed=boot.seed if boot is not None else 0,
+    )
+
+
+def report_downloads(make_report: Callable[[], FitReport], fig: go.Figure, name: str,
+                     key: str) -> None:  # fmt: skip
+    """ "Fit report" downloads (HTML with the chart as SVG, Markdown with a PNG), made on click.
+    Without a browser the report is still made, and says the chart is missing and why."""
+
+    def chart(render: Callable[[go.Figure], bytes]) -> tuple[bytes | None, str]:
+        try:
+            return render(fig), ""
+        except ExportError as err:
+            return None, f"Chart not included: {err}"
+
+    def html_report() -> bytes:
+        svg, note = chart(figure_svg)
+        return fit_report_html(make_report(), svg, note).encode("utf-8")
+
+    def markdown_report() -> bytes:
+        png, note = chart(lambda f: figure_png(f, scale=1.5))
+        return fit_report_markdown(make_report(), png, note).encode("utf-8")
+
+    st.download_button(
+        "Fit report (HTML)", data=html_report, file_name=f"{name}.html", mime="text/html",
+        on_click="ignore", key=f"{key}_report_html", icon=":material/description:",
+    )  # fmt: skip
+    st.download_button(
+        "Fit report (Markdown)", data=markdown_report, file_name=f"{name}.md",
+        mime="text/markdown", on_click="ignore", key=f"{key}_report_md",
+        icon=":material/description:",
+    )  # fmt: skip

@@ -7,6 +7,16 @@ import json
 import pandas as pd
 import streamlit as st
 
+from pages._share import (
+    RESAMPLE_CHOICES,
+    chart_downloads,
+    csv_download,
+    fit_report,
+    present_link,
+    report_downloads,
+    share_control,
+    slug,
+)
 from pages._ui import (
     DEFAULT_RESAMPLES,
     bootstrap_with_progress,
@@ -19,6 +29,7 @@ from pages._ui import (
     query_value,
     set_query,
 )
+from scaling_core.export import prediction_grid, predictions_csv, predictions_table
 from scaling_core.laws import LAWS, is_joint
 from scaling_core.objectives import OBJECTIVES
 from scaling_core.schema import RESOURCE_LABELS, RESOURCES
@@ -32,7 +43,7 @@ from scaling_core.views import (
     saturation,
 )
 
-RESAMPLE_CHOICES = (0, 100, 200, 500, 1000)
+PREDICTION_COLUMNS = {"x": {"params": "params_N", "tokens": "tokens_D", "compute": "compute_flops"}}
 
 ensure_navigation()
 st.title("Scaling-law fit")
@@ -40,6 +51,7 @@ info = current_dataset()
 if info is None:
     st.info("No datasets yet. Upload a run log on the **Data** page.")
     st.stop()
+actions = st.container(horizontal=True, vertical_alignment="center")
 
 law_names = list(LAWS)
 controls = st.columns([2, 1.3, 1.6, 1.2, 1.2])
@@ -125,11 +137,17 @@ st.caption(
     f"(from a grid of {fit.n_grid})"
 )
 
+with actions:
+    share_control("fit", key="fit")
+    present_link("fit")
+
 chart_slot = st.empty()
-chart_slot.plotly_chart(fit_figure(spec, runs, fit, None), key="fit_chart_preview")
+figure = fit_figure(spec, runs, fit, None)
+chart_slot.plotly_chart(figure, key="fit_chart_preview")
 boot = bootstrap_with_progress(info, spec, resamples) if resamples else None
 if boot is not None:
-    chart_slot.plotly_chart(fit_figure(spec, runs, fit, boot), key="fit_chart")
+    figure = fit_figure(spec, runs, fit, boot)
+    chart_slot.plotly_chart(figure, key="fit_chart")
     st.caption(
         f"Band and intervals: {boot.n_resamples} bootstrap resamples over runs (seed {boot.seed})"
         + (f"; {boot.n_failed} did not converge and were dropped." if boot.n_failed else ".")
@@ -141,15 +159,36 @@ else:
     )
 
 saturated = saturation(spec, runs, fit)
+page_warnings: list[str] = []
 if saturated.any():
-    st.warning(
-        f"⚠ Saturated: {int(saturated.sum())} of {runs.n} runs (✕ on the chart) sit within 5% of "
+    page_warnings.append(
+        f"Saturated: {int(saturated.sum())} of {runs.n} runs (✕ on the chart) sit within 5% of "
         f"the fitted irreducible loss; they say little about the exponent and extrapolating "
         "past them is unreliable."
     )
+    st.warning(f"⚠ {page_warnings[-1]}")
 for flag in direction_flags(spec, runs):
-    badge = "⚠ Inverse scaling" if flag.kind == "inverse_scaling" else "⚠ No trend"
-    st.warning(f"**{badge}** — {flag.sentence}")
+    badge = "Inverse scaling" if flag.kind == "inverse_scaling" else "No trend"
+    page_warnings.append(f"{badge} — {flag.sentence}")
+    st.warning(f"**⚠ {badge}** — {flag.sentence}")
+
+
+def predictions() -> bytes:
+    """The fitted law over a grid (to 10× the largest run), with the bootstrap interval."""
+    grid, labels = prediction_grid(law, runs.resource(spec.x), runs.params, runs.tokens)
+    labels = {**labels, **{"x": PREDICTION_COLUMNS["x"][spec.x]}}
+    return predictions_csv(predictions_table(law, fit, boot, grid, labels))
+
+
+all_runs = load_runs(info.name, info.sha256, info.reduction)
+name = f"scalescope-fit-{law_name}-{slug(info.name)}"
+with st.container(horizontal=True):
+    chart_downloads(figure, name, f"{info.name}: {law.title}", key="fit")
+    report_downloads(
+        lambda: fit_report(info, spec, fit, boot, all_runs, tuple(page_warnings)),
+        figure, f"{name}-report", key="fit",
+    )  # fmt: skip
+    csv_download("Predictions CSV", predictions, f"{name}-predictions.csv", key="fit_csv")
 
 tab_params, tab_resid, tab_diag = st.tabs(["Parameters", "Residuals", "Diagnostics"])
 with tab_params:

@@ -10,6 +10,24 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from pages._share import (
+    BUDGET_MODES,
+    BUDGETS,
+    COUNT_RANGE,
+    DEFAULT_HARDWARE,
+    HOURS_RANGE,
+    MFU_RANGE,
+    PLAN_RESAMPLE_CHOICES,
+    chart_downloads,
+    csv_download,
+    hardware_from_query,
+    nearest_budget,
+    plan_resamples,
+    present_link,
+    share_control,
+    slug,
+    url_budget,
+)
 from pages._ui import (
     bootstrap_with_progress,
     budget_samples_for_loss,
@@ -34,6 +52,7 @@ from scaling_core.allocation import (
 )
 from scaling_core.backtest import backtest_error_at, trust_label, trust_level, trust_sentence
 from scaling_core.downstream import MIN_POINTS, two_step_forecast
+from scaling_core.export import frontier_table, predictions_csv
 from scaling_core.hardware import ACCELERATORS, flops_from_hours, hours_from_flops
 from scaling_core.laws import LAWS, is_joint
 from scaling_core.methods import compare_methods, detect_isoflop_groups
@@ -47,9 +66,6 @@ from scaling_core.planning import (
 from scaling_core.uncertainty import percentile_interval
 from scaling_core.views import FitSpec, prepare_runs
 
-BUDGETS = [float(f"{10 ** (k / 20):.3g}") for k in range(17 * 20, 27 * 20 + 1)]
-# Slider stops: 1e17 … 1e27 FLOPs, 20 per decade (log scale).
-DEFAULT_BUDGET = 5.76e23  # Chinchilla's (and Gopher's) training budget
 CONVENTIONS = {
     "total": "total parameters",
     "non-embedding": "non-embedding parameters",
@@ -62,6 +78,7 @@ info = current_dataset()
 if info is None:
     st.info("No datasets yet. Upload a run log on the **Data** page.")
     st.stop()
+actions = st.container(horizontal=True, vertical_alignment="center")
 
 joint_laws = [name for name, law in LAWS.items() if is_joint(law)]
 with st.expander("Fit used for planning", expanded=False):
@@ -85,8 +102,8 @@ with st.expander("Fit used for planning", expanded=False):
     )
     resamples = cols[2].selectbox(
         "Bootstrap resamples",
-        (100, 200, 500, 1000),
-        index=1,
+        PLAN_RESAMPLE_CHOICES,
+        index=PLAN_RESAMPLE_CHOICES.index(plan_resamples()),
         key="plan_boot",
         help="Intervals of N*, D* and the loss come from refitting resampled runs.",
     )
@@ -104,40 +121,53 @@ with st.expander("Fit used for planning", expanded=False):
 n_label = CONVENTIONS[convention]
 
 # ------------------------------------------------------------------------------------ budget
+url_hw = hardware_from_query()
 budget_mode = st.radio(
-    "Set the budget as", ("FLOPs", "accelerator-hours"), horizontal=True, key="budget_mode"
-)
+    "Set the budget as", BUDGET_MODES, horizontal=True, key="budget_mode",
+    index=BUDGET_MODES.index(url_hw.mode),
+)  # fmt: skip
 hw = st.columns(4)
-accelerator = hw[0].selectbox("Accelerator", list(ACCELERATORS), index=1, key="accelerator")
+accelerators = list(ACCELERATORS)
+accelerator = hw[0].selectbox(
+    "Accelerator", accelerators, index=accelerators.index(url_hw.accelerator), key="accelerator"
+)
 peak = ACCELERATORS[accelerator].peak_bf16_flops
 mfu = hw[1].number_input(
-    "Utilisation (MFU)", 0.05, 1.0, 0.4, 0.05, key="mfu",
+    "Utilisation (MFU)", MFU_RANGE[0], MFU_RANGE[1], url_hw.mfu, 0.05, key="mfu",
     help=f"Fraction of the peak {peak:.3g} dense BF16 FLOP/s a real run achieves.",
 )  # fmt: skip
-count = hw[2].number_input("Accelerators", 1, 1_000_000, 1024, key="count")
-try:
-    budget_default = float(query_value("budget", str(DEFAULT_BUDGET)))
-except ValueError:
-    budget_default = DEFAULT_BUDGET
+count = hw[2].number_input("Accelerators", COUNT_RANGE[0], COUNT_RANGE[1], url_hw.count,
+                           key="count")  # fmt: skip
 if budget_mode == "FLOPs":
-    nearest = min(BUDGETS, key=lambda b: abs(np.log(b) - np.log(max(budget_default, 1.0))))
     budget = st.select_slider(
         "Training compute budget C (FLOPs, log scale)",
         options=BUDGETS,
-        value=nearest,
+        value=nearest_budget(url_budget()),
         format_func=lambda c: f"{c:.3g}",
         key="budget",
     )
     hours = hours_from_flops(peak, mfu, count, budget)
     hw[3].metric("Wall-clock", f"{hours:,.0f} h", help=f"{hours / 24:,.1f} days")
 else:
-    hours = hw[3].number_input("Hours", 1.0, 1e7, 720.0, 24.0, key="hours")
+    hours = hw[3].number_input("Hours", HOURS_RANGE[0], HOURS_RANGE[1], url_hw.hours, 24.0,
+                               key="hours")  # fmt: skip
     budget = flops_from_hours(peak, mfu, count, hours)
 st.caption(
     f"C = {budget:.3g} FLOPs = {count:,} × {accelerator} at {mfu:.0%} MFU for {hours:,.0f} h "
     f"({count * hours:,.0f} accelerator-hours)."
 )
-set_query(plan_law=law_name, drop=int(drop), budget=f"{budget:.4g}", params_as=convention)
+by_hours = budget_mode != "FLOPs"
+set_query(
+    plan_law=law_name, drop=int(drop), budget=f"{budget:.4g}", params_as=convention,
+    pboot=int(resamples), bmode="hours" if by_hours else "",
+    hw=accelerator if accelerator != DEFAULT_HARDWARE.accelerator else "",
+    mfu=f"{mfu:g}" if mfu != DEFAULT_HARDWARE.mfu else "",
+    gpus=int(count) if count != DEFAULT_HARDWARE.count else "",
+    hours=f"{hours:g}" if by_hours else "",
+)  # fmt: skip
+with actions:
+    share_control("planner", key="planner")
+    present_link("plan")
 
 # ------------------------------------------------------------------------------ the optimum
 law = LAWS[law_name]
@@ -197,6 +227,7 @@ if law.name == "chinchilla":
 for warning in fit.warnings:
     st.warning(warning)
 
+name = f"scalescope-plan-{law_name}-{slug(info.name)}"
 left, right = st.columns(2)
 with left:
     st.subheader("IsoFLOP profiles")
@@ -204,37 +235,50 @@ with left:
     n_values = n_values[budget / (6 * n_values) > 1]
     budgets = [budget / 10, budget, budget * 10]
     near = (runs.compute > budget / 1.5) & (runs.compute < budget * 1.5)
-    st.plotly_chart(
-        charts.isoflop_figure(
-            budgets=budgets,
-            n_values=n_values,
-            losses=[isoflop_curve(law, fit.params, c, n_values) for c in budgets],
-            optimum_n=alloc.params_opt,
-            optimum_loss=alloc.loss_opt,
-            n_interval=intervals.get("params_opt"),
-            observed_n=runs.params[near],
-            observed_loss=runs.loss[near],
-        ),
-        key="isoflop_chart",
+    isoflop_fig = charts.isoflop_figure(
+        budgets=budgets,
+        n_values=n_values,
+        losses=[isoflop_curve(law, fit.params, c, n_values) for c in budgets],
+        optimum_n=alloc.params_opt,
+        optimum_loss=alloc.loss_opt,
+        n_interval=intervals.get("params_opt"),
+        observed_n=runs.params[near],
+        observed_loss=runs.loss[near],
     )
+    st.plotly_chart(isoflop_fig, key="isoflop_chart")
+    chart_downloads(
+        isoflop_fig, f"{name}-isoflop", f"{info.name}: isoFLOP profiles at {budget:.3g} FLOPs",
+        key="isoflop",
+    )  # fmt: skip
 with right:
     st.subheader("Efficient frontier")
     frontier = frontier_bands(info, spec, int(resamples), float(runs.compute.min()))
-    st.plotly_chart(
-        charts.frontier_figure(
-            budgets=frontier["compute"],
-            params_opt=frontier["params_opt"],
-            tokens_opt=frontier["tokens_opt"],
-            params_band=frontier.get("params_band"),
-            tokens_band=frontier.get("tokens_band"),
-            chosen_budget=budget,
-            observed_compute=runs.compute,
-            observed_params=runs.params,
-            observed_tokens=runs.tokens,
-        ),
-        key="frontier_chart",
+    frontier_fig = charts.frontier_figure(
+        budgets=frontier["compute"],
+        params_opt=frontier["params_opt"],
+        tokens_opt=frontier["tokens_opt"],
+        params_band=frontier.get("params_band"),
+        tokens_band=frontier.get("tokens_band"),
+        chosen_budget=budget,
+        observed_compute=runs.compute,
+        observed_params=runs.params,
+        observed_tokens=runs.tokens,
     )
+    st.plotly_chart(frontier_fig, key="frontier_chart")
     st.caption("Bands: 95% bootstrap intervals; they widen as the budget leaves the data.")
+
+    def frontier_csv() -> bytes:
+        """N*, D*, D*/N* and the loss along the frontier's budget grid, with intervals."""
+        loss = [optimal_allocation(law, fit.params, c).loss_opt for c in frontier["compute"]]
+        return predictions_csv(frontier_table(
+            frontier["compute"], frontier["params_opt"], frontier["tokens_opt"], np.array(loss),
+            frontier.get("params_band"), frontier.get("tokens_band"),
+        ))  # fmt: skip
+
+    with st.container(horizontal=True):
+        chart_downloads(frontier_fig, f"{name}-frontier", f"{info.name}: efficient frontier",
+                        key="frontier")  # fmt: skip
+        csv_download("Predictions CSV", frontier_csv, f"{name}-frontier.csv", key="plan_csv")
 
 # ------------------------------------------------------------ the three methods side by side
 st.subheader("Three methods side by side")

@@ -388,3 +388,46 @@ def predictions_csv(
 def _plain(value: object) -> object:
     """numpy scalars as Python numbers (CSV writes them round-trip exact)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def scalescope_version() -> str:
+    """The installed Scalescope version, else the one in the source tree's pyproject.toml
+    (reports state which code made them)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scalescope")
+    except PackageNotFoundError:
+        pass
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    try:
+        return str(tomllib.loads(pyproject.read_text("utf-8"))["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
+def frontier_table(
+    compute: np.ndarray,
+    params_opt: np.ndarray,
+    tokens_opt: np.ndarray,
+    loss_opt: np.ndarray,
+    params_band: tuple[np.ndarray, np.ndarray] | None = None,
+    tokens_band: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """The Planner's predictions as columns: per budget, N*, D*, D*/N*, the predicted loss and
+    the 95% bootstrap intervals of N* and D* when they exist. Pure."""
+    columns = {
+        "compute_flops": np.asarray(compute, float),
+        "params_opt": np.asarray(params_opt, float),
+        "tokens_opt": np.asarray(tokens_opt, float),
+        "tokens_per_param": np.asarray(tokens_opt, float) / np.asarray(params_opt, float),
+        "predicted_loss": np.asarray(loss_opt, float),
+    }
+    if params_band is not None:
+        columns["params_ci95_low"], columns["params_ci95_high"] = params_band
+    if tokens_band is not None:
+        columns["tokens_ci95_low"], columns["tokens_ci95_high"] = tokens_band
+    return columns
