@@ -253,21 +253,25 @@ _REDUCE_SQL: dict[str, str] = {
         SELECT run, pick.params, pick.tokens, pick.flops, pick.loss, pick.grp, pick.metric
         FROM (
             SELECT run, min(ord) AS first_ord,
-                   arg_max({_PICKED}, (coalesce(step, '-inf'::DOUBLE), ord)) AS pick
-            FROM points WHERE dataset_id = ? AND (? IS NULL OR step <= ?)
+                   arg_max({_PICKED}, (coalesce(step, '-inf'::DOUBLE), ord))
+                       FILTER (WHERE ? IS NULL OR step <= ?) AS pick
+            FROM points WHERE dataset_id = ?
             GROUP BY run
-        ) ORDER BY first_ord""",
+        ) WHERE pick IS NOT NULL ORDER BY first_ord""",
     # best: each run's lowest-loss row (ties: the earlier row).
     "best": f"""
         SELECT run, pick.params, pick.tokens, pick.flops, pick.loss, pick.grp, pick.metric
         FROM (
-            SELECT run, min(ord) AS first_ord, arg_min({_PICKED}, (loss, ord)) AS pick
-            FROM points WHERE dataset_id = ? AND (? IS NULL OR step <= ?)
+            SELECT run, min(ord) AS first_ord,
+                   arg_min({_PICKED}, (loss, ord)) FILTER (WHERE ? IS NULL OR step <= ?) AS pick
+            FROM points WHERE dataset_id = ?
             GROUP BY run
-        ) ORDER BY first_ord""",
+        ) WHERE pick IS NOT NULL ORDER BY first_ord""",
 }
 """Per-run reductions as grouped ``arg_max``/``arg_min`` (hash aggregates, no sort of the
-points); the same choice as ``ingest.run_table_from_columns`` makes with numpy."""
+points); the same choice as ``ingest.run_table_from_columns`` makes with numpy. Parameters:
+``at_step`` twice (NULL = every row), then the dataset id. Runs keep the order of their first
+row in the whole dataset, also when ``at_step`` leaves their early rows out."""
 
 _CURVES_SQL = """
     WITH p AS (
@@ -1048,12 +1052,23 @@ class Store:
             else:
                 chosen = _check_reduction(reduction or info.reduction)
             step = None if at_step is None else float(at_step)
-            rows = cursor.execute(_REDUCE_SQL[chosen], [info.id, step, step]).fetchall()
-        if not rows:
-            if at_step is not None:
+            rows = cursor.execute(_REDUCE_SQL[chosen], [step, step, info.id]).fetchall()
+            if not rows and at_step is not None:
+                found = cursor.execute(
+                    "SELECT min(step) FROM points WHERE dataset_id = ?", [info.id]
+                ).fetchone()
+                earliest = None if found is None else found[0]
+        if not rows and at_step is not None:
+            if earliest is None:
                 raise StoreError(
-                    f"no run of dataset {name!r} has an evaluation at or before step {at_step:g}"
+                    f"dataset {name!r} has no step numbers, so runs cannot be compared at a "
+                    "step; use the final or best reduction"
                 )
+            raise StoreError(
+                f"no run of dataset {name!r} has an evaluation at or before step {at_step:g} "
+                f"(the earliest logged step is {earliest:g})"
+            )
+        if not rows:
             raise StoreError(f"dataset {name!r} has no rows")
         return _run_table(rows)
 
@@ -1124,7 +1139,7 @@ class Store:
 
         with self._read() as cursor:
             info = self._require(cursor, workspace, name)
-            table = cursor.execute(_POINTS_SELECT, [info.id]).fetch_arrow_table()
+            table = cursor.execute(_POINTS_SELECT, [info.id]).to_arrow_table()
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
         return buffer.getvalue()
