@@ -21,6 +21,7 @@ import streamlit as st
 
 from pages._ui import DEFAULT_RESAMPLES, drop_setting, int_query, query_value
 from scaling_core.backtest import backtest_law, leave_largest_out_curve
+from scaling_core.diagnose import infer_direction
 from scaling_core.export import (
     BrowserNotFoundError,
     ExportError,
@@ -223,6 +224,12 @@ def plan_state_from_query(info: DatasetInfo) -> PlanState:
 def regimes_x_name() -> str:
     """The Regimes page's scale variable: ``?rx=``, compute by default."""
     return RESOURCES[choice(query_value("rx", "compute"), RESOURCES, 2)]
+
+
+def regimes_direction() -> str:
+    """The Regimes page's "better is": ``?rdir=``, else inferred from the loss column (lower)."""
+    inferred, _ = infer_direction("loss")
+    return REGIME_DIRECTIONS[choice(query_value("rdir", inferred), REGIME_DIRECTIONS, 0)]
 
 
 # ------------------------------------------------------------------------------------ links

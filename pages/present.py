@@ -15,6 +15,7 @@ from pages._share import (
     current_query,
     fit_spec_from_query,
     plan_state_from_query,
+    regimes_direction,
     regimes_x_name,
 )
 from pages._ui import (
@@ -118,7 +119,8 @@ def plan_screen(info) -> None:
 def regimes_screen(info) -> None:
     x_name = regimes_x_name()
     drop = drop_setting(info)
-    series = cached_diagnosis(info.name, info.sha256, info.reduction, drop, x_name, "lower")
+    direction = regimes_direction()
+    series = cached_diagnosis(info.name, info.sha256, info.reduction, drop, x_name, direction)
     if not series:
         st.info("Not enough runs in any series to judge regimes (at least 3 are needed).")
         return

@@ -11,6 +11,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from pages._share import (
+    REGIME_DIRECTIONS,
+    chart_downloads,
+    choice,
+    present_link,
+    regimes_direction,
+    regimes_x_name,
+    share_control,
+    slug,
+)
 from pages._ui import (
     cached_backtests,
     cached_diagnosis,
@@ -44,21 +54,21 @@ info = current_dataset()
 if info is None:
     st.info("No datasets yet. Upload a run log on the **Data** page.")
     st.stop()
+actions = st.container(horizontal=True, vertical_alignment="center")
 
 cols = st.columns([1.2, 1.2, 1, 2])
-x_default = query_value("rx", "compute")
 x_name = cols[0].selectbox(
-    "Scale variable", RESOURCES, index=RESOURCES.index(x_default) if x_default in RESOURCES else 2,
+    "Scale variable", RESOURCES, index=RESOURCES.index(regimes_x_name()),
     format_func=lambda r: RESOURCE_LABELS[r], key="reg_x",
 )  # fmt: skip
 inferred, why = infer_direction("loss")
 direction = cols[1].selectbox(
-    "Better is", ("lower", "higher"), index=0 if inferred == "lower" else 1, key="reg_direction",
-    help=f"The fitted column is the dataset's loss: {why}.",
+    "Better is", REGIME_DIRECTIONS, index=REGIME_DIRECTIONS.index(regimes_direction()),
+    key="reg_direction", help=f"The fitted column is the dataset's loss: {why}.",
 )  # fmt: skip
 drop = drop_setting(info)
 cols[2].metric("Runs left out", drop, help="Set on the Fit page (highest-loss runs).")
-set_query(rx=x_name)
+set_query(rx=x_name, rdir=direction if direction != inferred else "")
 with st.expander("How regimes are decided"):
     st.markdown(REGIME_RULE)
     st.markdown(
@@ -83,15 +93,27 @@ for flag in flags:
 
 st.subheader("Points by regime")
 names = [s.name for s in series]
-picked = st.selectbox("Series", names, key="reg_series") if len(names) > 1 else names[0]
+picked = (
+    st.selectbox("Series", names, index=choice(query_value("rseries", ""), names, 0),
+                 key="reg_series")
+    if len(names) > 1
+    else names[0]
+)  # fmt: skip
 chosen = series[names.index(picked)]
 
 exclude: list[str] = []
 toggle = st.columns(3)
-if toggle[0].toggle("Exclude initial points", key="reg_excl_initial"):
+url_exclude = query_value("rexcl", "").split(",")
+if toggle[0].toggle("Exclude initial points", "initial" in url_exclude, key="reg_excl_initial"):
     exclude.append("initial")
-if toggle[1].toggle("Exclude saturated points", key="reg_excl_saturated"):
+if toggle[1].toggle("Exclude saturated points", "saturated" in url_exclude,
+                    key="reg_excl_saturated"):  # fmt: skip
     exclude.append("saturated")
+set_query(rseries=picked if len(names) > 1 and picked != names[0] else "", rexcl=",".join(exclude))
+with actions:
+    share_control("regimes", key="regimes")
+    present_link("regimes")
+name = f"scalescope-regimes-{slug(info.name)}"
 keep = ~np.isin(chosen.regimes.regime, exclude)
 curve = None
 try:
@@ -106,14 +128,14 @@ try:
     )  # fmt: skip
 except FitInputError as err:
     toggle[2].caption(f"No power-law fit on these points: {err}")
-st.plotly_chart(
-    charts.regimes_figure(
-        x=chosen.x, metric=chosen.metric, regime=chosen.regimes.regime,
-        run_names=runs.run[chosen.indices], x_title=RESOURCE_LABELS[x_name], y_title="loss",
-        curve=curve,
-    ),
-    key="regimes_chart",
+regimes_fig = charts.regimes_figure(
+    x=chosen.x, metric=chosen.metric, regime=chosen.regimes.regime,
+    run_names=runs.run[chosen.indices], x_title=RESOURCE_LABELS[x_name], y_title="loss",
+    curve=curve,
 )  # fmt: skip
+st.plotly_chart(regimes_fig, key="regimes_chart")
+chart_downloads(regimes_fig, f"{name}-points", f"{info.name}: regimes of {picked}",
+                key="regimes")  # fmt: skip
 if exclude:
     excl = ",".join(exclude)
     st.page_link(
@@ -132,7 +154,10 @@ else:
         for h in b.held_out
     ]
     cutoffs, ratios, errors = (np.array(c) for c in zip(*rows, strict=True))
-    st.plotly_chart(charts.backtest_figure(ratios, errors, cutoffs), key="backtest_chart")
+    backtest_fig = charts.backtest_figure(ratios, errors, cutoffs)
+    st.plotly_chart(backtest_fig, key="backtest_chart")
+    chart_downloads(backtest_fig, f"{name}-backtest", f"{info.name}: backtest errors",
+                    key="backtest")  # fmt: skip
     table = pd.DataFrame(
         [
             {
