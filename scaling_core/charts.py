@@ -16,6 +16,9 @@ SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
 FIT_COLOR = "#d62728"
 POINT_COLOR = "#1f77b4"
 BAND_ALPHA = 0.18
+NEUTRAL = "#8c8c8c"
+"""Reference lines and neutral markers: a mid grey that reads on the light and the dark theme
+(black vanished on the dark background)."""
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
 )  # fmt: skip
@@ -95,7 +98,7 @@ def _vline(fig: go.Figure, x: float, text: str = "") -> None:
         y0=0,
         y1=1,
         yref="paper",
-        line={"color": "black", "dash": "dot", "width": 1},
+        line={"color": NEUTRAL, "dash": "dot", "width": 1},
     )
     if text:
         fig.add_annotation(
@@ -118,7 +121,7 @@ def _hline(fig: go.Figure, y: float, text: str = "") -> None:
         xref="paper",
         y0=y,
         y1=y,
-        line={"color": "grey", "dash": "dot", "width": 1},
+        line={"color": NEUTRAL, "dash": "dot", "width": 1},
     )
     if text:
         fig.add_annotation(
@@ -303,7 +306,7 @@ def joint_figure(
             )
         )
     if saturated.any():
-        _add_saturated(fig, tokens, loss, run_names, saturated, "black")
+        _add_saturated(fig, tokens, loss, run_names, saturated, NEUTRAL)
     all_y = np.concatenate([loss, curves.ravel()])
     return _axes(fig, "training tokens D", y_title, np.concatenate([tokens, curve_tokens]), all_y)
 
@@ -686,7 +689,7 @@ def downstream_figure(
             "symmetric": False,
             "array": [interval[1] - f_metric],
             "arrayminus": [f_metric - interval[0]],
-            "color": "black",
+            "color": NEUTRAL,
         }
     fig.add_trace(
         go.Scatter(
@@ -695,7 +698,12 @@ def downstream_figure(
             mode="markers",
             name="forecast",
             error_y=error,
-            marker={"color": "black", "size": 13, "symbol": "star"},
+            marker={
+                "color": NEUTRAL,
+                "size": 13,
+                "symbol": "star",
+                "line": {"width": 1, "color": FIT_COLOR},
+            },
         )
     )
     fig.update_xaxes(title="loss (nats)", autorange="reversed")
