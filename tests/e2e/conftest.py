@@ -2,64 +2,19 @@
 
 The server runs ``python -m streamlit run app.py`` from the repository root on a free port,
 with ``SCALESCOPE_STORE`` pointing to a fresh temporary file (so the bundled datasets load and
-nothing touches ``data/scalescope.duckdb``). It is killed with its whole process group.
+nothing touches ``data/scalescope.duckdb``); one server per test module, so a module's tests
+share its warm caches but never another module's data. It is stopped with its whole process
+group. Starting it and the Chromium flags live in ``load_harness`` because the load test, the
+load benchmark and the deployment test start the same server the same way.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-HEALTH_TIMEOUT = 90.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
-    """Poll ``/_stcore/health`` until it answers "ok"; fail early if the server died."""
-    deadline = time.monotonic() + HEALTH_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(
-                f"streamlit exited with code {process.returncode} before becoming healthy:\n"
-                + log.read_text(errors="replace")[-4000:]
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.read().decode().strip() == "ok":
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.25)
-    pytest.fail(
-        f"{url} did not answer 'ok' within {HEALTH_TIMEOUT:.0f} s:\n"
-        + log.read_text(errors="replace")[-4000:]
-    )
+from load_harness import CHROMIUM, CHROMIUM_ARGS, ServerHandle, streamlit_server
 
 
 @pytest.fixture(scope="session")
@@ -77,52 +32,23 @@ def chromium_executable() -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a fresh Streamlit server running app.py against a temporary store."""
+def streamlit_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+    """A fresh Streamlit server running app.py against a temporary store (URL, pid, store)."""
     workdir = tmp_path_factory.mktemp("e2e-server")
     log = workdir / "streamlit.log"
-    port = free_port()
-    env = {
-        **os.environ,
-        "SCALESCOPE_STORE": str(workdir / "store.duckdb"),
-        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, killed as a whole below
-        )
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_healthy(f"{base}/_stcore/health", process, log)
-        yield base
+        with streamlit_server(workdir / "store.duckdb", log) as handle:
+            yield handle
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        server_log = log.read_text(errors="replace")
+        server_log = log.read_text(errors="replace") if log.exists() else ""
         if "Traceback" in server_log:
             print(f"--- streamlit server log ---\n{server_log[-6000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(streamlit_app: ServerHandle) -> str:
+    """Base URL of the module's server."""
+    return streamlit_app.url
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +57,7 @@ def browser(chromium_executable: str) -> Iterator[object]:
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=chromium_executable, args=CHROMIUM_ARGS
+            executable_path=chromium_executable, headless=True, args=list(CHROMIUM_ARGS)
         )
         try:
             yield chromium
