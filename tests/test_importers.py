@@ -30,7 +30,7 @@ from scaling_core.importers import (
     read_export,
     read_export_path,
 )
-from scaling_core.importers._crc32c import _update, crc32c, masked_crc32c
+from scaling_core.importers._crc32c import _update, crc32c, masked_crc32c, masked_crc32c_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "importers"
@@ -377,6 +377,14 @@ def _fixture_zip(name: str) -> bytes:
 @given(st.binary(min_size=0, max_size=70_000))
 def test_crc32c_fast_path_matches_the_byte_loop(data: bytes) -> None:
     assert crc32c(data) == _update(0xFFFFFFFF, data) ^ 0xFFFFFFFF
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.binary(min_size=200, max_size=3000), st.integers(0, 40), st.integers(1, 64))
+def test_batched_masked_crc_matches_one_at_a_time(data: bytes, rows: int, length: int) -> None:
+    starts = np.arange(rows, dtype=np.int64) * 3 % max(1, len(data) - length)
+    expected = [masked_crc32c(data[s : s + length]) for s in starts.tolist()]
+    assert masked_crc32c_rows(data, starts, length).tolist() == expected
 
 
 def test_crc32c_known_values() -> None:

@@ -26,12 +26,17 @@ from __future__ import annotations
 
 import posixpath
 import struct
-from collections.abc import Iterator
 
 import numpy as np
 
-from scaling_core.importers._common import RunLog, TrackedRuns, assemble, fail
-from scaling_core.importers._crc32c import masked_crc32c
+from scaling_core.importers._common import (
+    ExportFormatError,
+    RunLog,
+    TrackedRuns,
+    assemble,
+    fail,
+)
+from scaling_core.importers._crc32c import masked_crc32c, masked_crc32c_rows
 from scaling_core.importers._proto import DecodeError, Message, parse
 
 EVENT_FILE_MARK = "tfevents"
@@ -75,45 +80,96 @@ def looks_like_event_file(data: bytes) -> bool:
     return b"brain.Event:" in data[12 : 12 + length]
 
 
-def records(where: str, data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(offset, payload) of each TFRecord frame, CRCs checked; precise errors otherwise."""
+def records(where: str, data: bytes) -> list[tuple[int, bytes]]:
+    """(offset, payload) of every TFRecord frame, all CRCs checked; precise errors otherwise.
+
+    Frames are first walked by their lengths, then every length and data CRC is checked in
+    batches (:func:`masked_crc32c_rows`); the first bad record in file order is reported, so a
+    corrupt length is named as such rather than as the truncation it would seem to cause.
+    """
     size = len(data)
+    starts: list[int] = []
+    lengths: list[int] = []
     offset = 0
+    tail_problem: ExportFormatError | None = None
     while offset < size:
         if size - offset < 12:
-            raise fail(
+            tail_problem = fail(
                 where,
                 f"is truncated: {size - offset} stray bytes at byte {offset} where a record "
                 "header (12 bytes) should start",
                 "complete records (copy event files after the writer has closed them)",
             )
-        header = data[offset : offset + 8]
+            break
         (length,) = struct.unpack_from("<Q", data, offset)
-        (length_crc,) = struct.unpack_from("<I", data, offset + 8)
-        if masked_crc32c(header) != length_crc:
-            raise fail(
-                where,
-                f"the record at byte {offset} has a corrupt length (checksum mismatch)",
-                "an intact TensorBoard event file (TFRecord frames)",
-            )
-        end = offset + 12 + length + 4
-        if end > size:
-            raise fail(
-                where,
-                f"is truncated: the record at byte {offset} needs {length:,} bytes of data "
-                f"but the file ends at byte {size:,}",
-                "complete records (copy event files after the writer has closed them)",
-            )
-        payload = data[offset + 12 : offset + 12 + length]
-        (data_crc,) = struct.unpack_from("<I", data, offset + 12 + length)
-        if masked_crc32c(payload) != data_crc:
-            raise fail(
-                where,
-                f"the record at byte {offset} is corrupt (data checksum mismatch)",
-                "an intact TensorBoard event file",
-            )
-        yield offset, payload
-        offset = end
+        if offset + 16 + length > size:
+            if (
+                masked_crc32c(data[offset : offset + 8])
+                == struct.unpack_from("<I", data, offset + 8)[0]
+            ):
+                tail_problem = fail(
+                    where,
+                    f"is truncated: the record at byte {offset} needs {length:,} bytes of data "
+                    f"but the file ends at byte {size:,}",
+                    "complete records (copy event files after the writer has closed them)",
+                )
+            else:
+                tail_problem = _corrupt_length(where, offset)
+            break
+        starts.append(offset)
+        lengths.append(length)
+        offset += 16 + length
+    first_bad = _first_bad_crc(data, starts, lengths)
+    if first_bad is not None:
+        index, what = first_bad
+        if what == "length":
+            raise _corrupt_length(where, starts[index])
+        raise fail(
+            where,
+            f"the record at byte {starts[index]} is corrupt (data checksum mismatch)",
+            "an intact TensorBoard event file",
+        )
+    if tail_problem is not None:
+        raise tail_problem
+    return [
+        (start, data[start + 12 : start + 12 + n]) for start, n in zip(starts, lengths, strict=True)
+    ]
+
+
+def _corrupt_length(where: str, offset: int) -> ExportFormatError:
+    return fail(
+        where,
+        f"the record at byte {offset} has a corrupt length (checksum mismatch)",
+        "an intact TensorBoard event file (TFRecord frames)",
+    )
+
+
+def _first_bad_crc(data: bytes, starts: list[int], lengths: list[int]) -> tuple[int, str] | None:
+    """Index of the first frame whose length CRC (checked first) or data CRC fails."""
+    if not starts:
+        return None
+    first = np.array(starts, dtype=np.int64)
+    sizes = np.array(lengths, dtype=np.int64)
+    stored = np.frombuffer(data, dtype=np.uint8)
+    bad_length = masked_crc32c_rows(data, first, 8) != _u32_at(stored, first + 8)
+    bad_data = np.zeros(first.size, dtype=bool)
+    for length in np.unique(sizes).tolist():
+        rows = np.flatnonzero(sizes == length)
+        crcs = masked_crc32c_rows(data, first[rows] + 12, int(length))
+        bad_data[rows] = crcs != _u32_at(stored, first[rows] + 12 + length)
+    bad = np.flatnonzero(bad_length | bad_data)
+    if bad.size == 0:
+        return None
+    index = int(bad[0])
+    return index, "length" if bad_length[index] else "data"
+
+
+def _u32_at(buffer: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Little-endian uint32 at each position (unaligned), as uint64 for comparison."""
+    value = np.zeros(positions.size, dtype=np.uint64)
+    for byte in range(4):
+        value |= buffer[positions + byte].astype(np.uint64) << np.uint64(8 * byte)
+    return value
 
 
 def _tensor_scalar(tensor: Message) -> float | None:
