@@ -476,3 +476,43 @@ def test_package_does_not_import_ingest_or_tracker_packages() -> None:
         "zipfile",
         "zlib",
     }, roots
+
+
+# --------------------------------------------------------------------------------------------
+# End to end: ingest reads every fixture through the importers
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "float32"),
+    [
+        ("wandb", False),
+        ("tensorboard", True),
+        ("mlruns", False),
+        ("wandb_runs_table.csv", False),
+        ("wandb_api_project.csv", False),
+        ("wandb_api_runs.json", False),
+    ],
+)
+def test_ingest_parses_each_fixture_with_loss_and_params_auto_mapped(
+    fixture: str, float32: bool
+) -> None:
+    from scaling_core import ingest
+
+    tracked, data = read_export_path(str(FIXTURES / fixture))
+    parsed = ingest.parse_table(tracked.filename, data)
+    assert not isinstance(parsed, ingest.IngestErrors), parsed.messages()
+    assert parsed.mapping["loss"] == "eval/loss"
+    assert parsed.mapping["params"] in ("n_params", "model_size")
+    assert parsed.mapping["tokens"] == "train/tokens_seen"
+    assert parsed.n_runs == len(SWEEP)
+    table = parsed.run_table("final")
+    by_run = dict(zip(table.run.tolist(), range(len(table.run)), strict=True))
+    for run in SWEEP:
+        index = by_run[run.name]
+        final = GEN.final_summary(run)["eval/loss"]
+        expected = float(np.float32(final)) if float32 else final
+        assert table.loss[index] == expected
+        assert table.params[index] == pytest.approx(run.config["n_params"], rel=0.03)
+        assert table.tokens is not None
+        assert table.tokens[index] == GEN.STEPS[-1] * GEN.BATCH_SIZE * GEN.SEQ_LEN

@@ -144,6 +144,8 @@ def read_mlruns(
         meta = _yaml(where_of(meta_name), read(meta_name))
         if str(meta.get("lifecycle_stage", "active")) == "deleted":
             continue
+        if "run_id" not in meta and "run_uuid" not in meta:
+            continue  # a registered model's version folder (models/<name>/version-1/), not a run
         experiment_folder = posixpath.dirname(folder)
         if experiment_folder not in experiments:
             exp_meta_name = f"{experiment_folder}/meta.yaml" if experiment_folder else "meta.yaml"
@@ -155,7 +157,7 @@ def read_mlruns(
         experiment = experiments[experiment_folder]
         if str(experiment.get("lifecycle_stage", "active")) == "deleted":
             continue
-        run_id = str(meta.get("run_id") or meta.get("run_uuid") or posixpath.basename(folder))
+        run_id = str(meta.get("run_id") or meta.get("run_uuid"))
         log = RunLog(str(meta.get("run_name") or run_id))
         params: dict[str, object] = {}
         tags: dict[str, object] = {}
