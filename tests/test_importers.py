@@ -472,6 +472,7 @@ def test_package_does_not_import_ingest_or_tracker_packages() -> None:
         "scaling_core",
         "stat",
         "struct",
+        "typing",
         "yaml",
         "zipfile",
         "zlib",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import posixpath
 import struct
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,8 +37,10 @@ from scaling_core.importers._common import (
     assemble,
     fail,
 )
+
+if TYPE_CHECKING:  # protobuf loads only when a tracker file is actually decoded
+    from google.protobuf.message import Message
 from scaling_core.importers._crc32c import masked_crc32c, masked_crc32c_rows
-from scaling_core.importers._proto import DecodeError, Message, parse
 
 EVENT_FILE_MARK = "tfevents"
 _HPARAMS_PLUGIN = b"hparams"
@@ -204,6 +207,8 @@ def _tensor_scalar(tensor: Message) -> float | None:
 
 def _hparams(where: str, offset: int, content: bytes) -> dict[str, object] | None:
     """Hyperparameters of a session-start summary (None for other hparams summaries)."""
+    from scaling_core.importers._proto import DecodeError, parse
+
     try:
         data = parse("HParamsPluginData", content)
     except DecodeError as exc:
@@ -236,6 +241,8 @@ class _EventRun:
 
 def _read_events(where: str, data: bytes, run: _EventRun) -> None:
     """Add one event file's scalars and hparams to ``run``."""
+    from scaling_core.importers._proto import DecodeError, parse
+
     for offset, payload in records(where, data):
         try:
             event = parse("Event", payload)

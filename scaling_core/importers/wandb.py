@@ -38,6 +38,7 @@ import re
 import struct
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from scaling_core.importers._common import (
     RunLog,
@@ -49,7 +50,9 @@ from scaling_core.importers._common import (
     shown,
     unique_names,
 )
-from scaling_core.importers._proto import DecodeError, Message, parse
+
+if TYPE_CHECKING:  # protobuf loads only when a tracker file is actually decoded
+    from google.protobuf.message import Message
 
 DATASTORE_IDENT = b":W&B"
 DATASTORE_MAGIC = 0xBEE1
@@ -210,6 +213,8 @@ def _history_value(where: str, offset: int, item: Message) -> float | None:
 
 def read_datastore(where: str, data: bytes, runs: dict[str, _WandbRun], fallback_id: str) -> None:
     """Add one ``run-<id>.wandb`` file's config, history and summary to ``runs``."""
+    from scaling_core.importers._proto import DecodeError, parse
+
     run: _WandbRun | None = None
     for offset, payload in datastore_records(where, data):
         try:
