@@ -440,36 +440,43 @@ class Principal:
             viewer_mode=True,
         )
 
+    @property
+    def display_name(self) -> str:
+        """How messages name this principal ("the local user" rather than the bare "local")."""
+        return "the local user" if self.identity == LOCAL_IDENTITY else self.identity
+
     def refusal(self, action: Action | str, workspace: str) -> str:
         """Why ``action`` is refused in ``workspace``, and what would help, in one sentence."""
         action = Action(action)
         what = _ACTION_PHRASES[action]
         role = self.role_in(workspace)
         if not self.authenticated and self.identity != LOCAL_IDENTITY and role is None:
-            return f"{self.identity} may not {what} in workspace {workspace!r}; sign in first"
+            return f"{self.display_name} may not {what} in workspace {workspace!r}; sign in first"
         if role is None:
             return (
-                f"{self.identity} has no role in workspace {workspace!r} and may not {what}; "
+                f"{self.display_name} has no role in workspace {workspace!r} and may not {what}; "
                 "ask an admin of that workspace to add you"
             )
         article = "an" if role is Role.ADMIN else "a"
         sentence = (
-            f"{self.identity} is {article} {role.label} of workspace {workspace!r} and may not "
+            f"{self.display_name} is {article} {role.label} of workspace {workspace!r} and may not "
             f"{what}"
         )
         if self.viewer_mode:
             return f"{sentence}: viewer mode is on (this session is read-only)"
+        if not self.authenticated and self.identity != LOCAL_IDENTITY:
+            return f"{sentence}; sign in first"
         needed = MIN_ROLE[action]
         return f"{sentence}; ask an admin for the {needed.label} role"
 
     def refusal_to_create_workspace(self) -> str:
         """Why this principal may not create a workspace (only global admins may)."""
         if self.viewer_mode:
-            return f"{self.identity} may not create workspaces: viewer mode is on (read-only)"
+            return f"{self.display_name} may not create workspaces: viewer mode is on (read-only)"
         if not self.authenticated and self.identity != LOCAL_IDENTITY:
-            return f"{self.identity} may not create workspaces; sign in first"
+            return f"{self.display_name} may not create workspaces; sign in first"
         return (
-            f"{self.identity} may not create workspaces; only the admins listed in "
+            f"{self.display_name} may not create workspaces; only the admins listed in "
             "[scalescope] admins may"
         )
 

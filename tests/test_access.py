@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -200,6 +202,10 @@ def test_public_workspaces_are_viewable_without_signing_in() -> None:
     assert not visitor.sign_in_required
     assert visitor.workspaces(["default", "demo", "research"]) == ["demo"]
     assert visitor.can(Action.VIEW, "demo") and not visitor.can(Action.UPLOAD, "demo")
+    assert visitor.refusal(Action.UPLOAD, "demo") == (
+        "a visitor who is not signed in is a viewer of workspace 'demo' and may not upload "
+        "datasets; sign in first"
+    )
     # signing in never lowers rights: a user without any listing still sees the demo
     private = {**config, "default_role": "none"}
     assert principal("x@gmail.com", private).workspaces(["default", "demo"]) == ["demo"]
@@ -289,7 +295,7 @@ def test_refusal_messages_say_who_where_what_and_what_helps() -> None:
     )
     admin_in_viewer_mode = resolve_principal(None, None, viewer_mode=True)
     assert admin_in_viewer_mode.refusal(Action.DELETE, "default") == (
-        "local is a viewer of workspace 'default' and may not delete datasets: "
+        "the local user is a viewer of workspace 'default' and may not delete datasets: "
         "viewer mode is on (this session is read-only)"
     )
     assert "sign in first" in principal(None).refusal_to_create_workspace()
@@ -366,3 +372,19 @@ def test_signing_in_never_lowers_rights(config: dict[str, Any], email: str) -> N
     for workspace in [*WORKSPACES, "unlisted"]:
         for action in Action:
             assert user.can(action, workspace) or not visitor.can(action, workspace)
+
+
+def test_the_documented_example_configuration_is_valid() -> None:
+    path = Path(__file__).resolve().parents[1] / ".streamlit" / "secrets.toml.example"
+    secrets = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert set(secrets["auth"]) >= {
+        "redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url",
+    }  # fmt: skip
+    policy = policy_from_secrets(secrets)
+    assert policy is not None and policy.require_login and policy.default_role is None
+    ada = resolve_principal(signed_in("ada@lab.example.org"), policy, viewer_mode=False)
+    assert [ada.role_in(w) for w in ("default", "research", "board", "other")] == [
+        Role.VIEWER, Role.ADMIN, Role.EDITOR, None,
+    ]  # fmt: skip
+    stranger = resolve_principal(signed_in("x@gmail.com"), policy, viewer_mode=False)
+    assert stranger.workspaces(["default", "research", "board"]) == []
