@@ -162,6 +162,61 @@ def write_wandb(root: Path) -> None:
     shutil.rmtree(work)
 
 
+EDGE_RUNS = {
+    "nested-auto-step": {
+        "config": {"model": {"n_params": 1.2e8, "width": 768}},
+        "config_update": {"tokens_budget": 2.4e9},
+        "logs": [
+            {"train": {"loss": 3.0 - i / 10}, "flag": True, "note": "text", "lr": 1e-3}
+            for i in range(3)
+        ],
+        "summary": {"best/loss": 2.5},
+    },
+    "summary-only": {"config": {"n_params": 5e7}, "summary": {"eval/loss": 3.3}},
+}
+"""Edge cases for ``wandb_edge/``: nested dicts in config and in logged values, automatic
+steps, a config update after init, non-numeric logged values (a bool, a string), and a run that
+only sets its summary."""
+
+
+def write_wandb_edge(root: Path) -> None:
+    """``wandb_edge/``: two offline runs exercising :data:`EDGE_RUNS` (same settings as
+    :func:`write_wandb`)."""
+    import wandb
+
+    os.environ["WANDB_SILENT"] = "true"
+    work = Path(tempfile.mkdtemp())
+    for name, spec in EDGE_RUNS.items():
+        settings = wandb.Settings(
+            mode="offline",
+            x_disable_stats=True,
+            x_disable_meta=True,
+            disable_git=True,
+            save_code=False,
+            console="off",
+            x_save_requirements=False,
+        )
+        run = wandb.init(
+            project="edge", name=name, config=spec["config"], dir=str(work), settings=settings
+        )
+        if "config_update" in spec:
+            run.config.update(spec["config_update"])
+        for values in spec.get("logs", []):
+            run.log(values)
+        for key, value in spec["summary"].items():
+            run.summary[key] = value
+        run.finish()
+    target = root / "wandb_edge"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(work / "wandb", target, symlinks=True)
+    for run_dir in target.glob("offline-run-*"):
+        for junk in ("logs", "tmp"):
+            shutil.rmtree(run_dir / junk, ignore_errors=True)
+    for link in [p for p in target.rglob("*") if p.is_symlink()]:
+        link.unlink()
+    shutil.rmtree(work)
+
+
 def write_tensorboard(root: Path) -> None:
     """TensorBoard logdir, one subdirectory per run.
 
@@ -342,6 +397,7 @@ def main() -> int:
     """Write every fixture (needs the scratch venv's wandb, mlflow, tensorboard, tensorboardX)."""
     FIXTURES.mkdir(parents=True, exist_ok=True)
     write_wandb(FIXTURES)
+    write_wandb_edge(FIXTURES)
     write_tensorboard(FIXTURES)
     write_mlflow(FIXTURES)
     write_wandb_csv_exports(FIXTURES)

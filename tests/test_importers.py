@@ -129,6 +129,23 @@ def test_tf2_style_tensor_scalars_without_repeated_metadata() -> None:
     assert rows.size == 20
 
 
+def test_wandb_edge_cases_written_by_wandb() -> None:
+    """Nested keys, automatic steps, config.update, non-numeric values, summary-only runs."""
+    tracked, _ = read_export_path(str(FIXTURES / "wandb_edge"))
+    assert sorted(tracked.run_names) == ["nested-auto-step", "summary-only"]
+    nested = _rows_of(tracked, "nested-auto-step")
+    assert tracked.columns["step"][nested].tolist() == [0.0, 1.0, 2.0]
+    assert tracked.columns["train.loss"][nested].tolist() == [3.0, 2.9, 2.8]
+    assert tracked.columns["model.n_params"][nested].tolist() == [1.2e8] * 3
+    assert tracked.columns["tokens_budget"][nested].tolist() == [2.4e9] * 3
+    assert "flag" not in tracked.columns and "note" not in tracked.columns
+    (only,) = _rows_of(tracked, "summary-only")
+    assert math.isnan(tracked.columns["step"][only])
+    assert tracked.columns["eval/loss"][only] == 3.3
+    assert tracked.columns["n_params"][only] == 5e7
+    assert tracked.record_labels[only] == "run 'summary-only'"
+
+
 def test_single_event_file_and_single_datastore() -> None:
     event_file = sorted((FIXTURES / "tensorboard" / "gpt-25M").glob("events.out.tfevents.*"))[0]
     tracked, data = read_export_path(str(event_file))
