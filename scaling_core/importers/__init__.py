@@ -38,7 +38,13 @@ from scaling_core.importers._common import (
     TrackedRuns,
     fail,
 )
-from scaling_core.importers._zip import MAX_TOTAL_BYTES, Archive, is_zip, zip_directory
+from scaling_core.importers._zip import (
+    MAX_TOTAL_BYTES,
+    Archive,
+    is_zip,
+    member_names,
+    zip_directory,
+)
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -88,11 +94,14 @@ def detect_export(filename: str, data: bytes) -> str | None:
     """Which tracker's export ``data`` is (one of :data:`EXPORT_FORMATS`), or None.
 
     Cheap: reads a zip's directory (not its members) or a single file's first bytes/header
-    line. Never raises: anything unreadable is simply "not an export".
+    line. Never raises: anything unreadable is simply "not an export". A zip of tracker files
+    is recognised even when it is too large or has hostile member names, so that
+    :func:`read_export` can say precisely why it refuses it.
     """
     try:
         if is_zip(data):
-            return _archive_format(Archive(filename, data).names)
+            names = member_names(data)
+            return _archive_format(names) if names is not None else None
         found = _single_file_format(filename, data)
     except (ExportFormatError, ValueError, OverflowError, MemoryError, RecursionError):
         return None

@@ -38,6 +38,27 @@ def is_zip(data: bytes) -> bool:
     return data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
 
 
+def member_names(data: bytes) -> tuple[str, ...] | None:
+    """Member names of a zip as stored (no size or path checks), or None if it is no zip.
+
+    For sniffing only: an oversized or hostile archive of tracker files is still *recognised*,
+    so that reading it reports the precise reason it is refused.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return tuple(name.replace("\\", "/") for name in archive.namelist())
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        ValueError,
+        EOFError,
+        struct.error,
+        NotImplementedError,
+    ):
+        return None
+
+
 class Archive:
     """The members of one zip, read lazily and under the size caps.
 
