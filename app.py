@@ -1,20 +1,34 @@
-"""Scalescope: the entry point. Page config, navigation over pages/, and the dataset picker.
+"""Scalescope: the entry point. Page config, the sign-in gate, navigation over pages/, and the
+sidebar (account, workspace, dataset).
 
 Run with ``streamlit run app.py``. On first start the store (``SCALESCOPE_STORE`` or
 ``data/scalescope.duckdb``) is created and the bundled datasets are loaded, so the first screen
-already shows the Chinchilla fit.
+already shows the Chinchilla fit. Without ``.streamlit/secrets.toml`` nobody signs in (one local
+admin); with an ``[auth]`` section visitors sign in first (``.streamlit/secrets.toml.example``).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from pages._auth import (
+    account_sidebar,
+    gate_screen,
+    no_workspace_screen,
+    plain,
+    session_access,
+)
 from pages._ui import (
     DATASET_SCOPED_KEYS,
     DATASET_SCOPED_QUERY,
+    WORKSPACE_QUERY,
+    available_workspaces,
+    choose_workspace,
     current_dataset,
     set_query,
+    switch_workspace,
 )
+from scaling_core.store import StoreError
 
 st.set_page_config(page_title="Scalescope", page_icon=":material/monitoring:", layout="wide")
 
@@ -28,6 +42,7 @@ PAGES = [
         "pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"
     ),
     st.Page("pages/data.py", title="Data", icon=":material/database:", url_path="data"),
+    st.Page("pages/present.py", title="Present", icon=":material/slideshow:", url_path="present"),
 ]
 
 
@@ -61,8 +76,38 @@ def dataset_picker() -> None:
     set_query(dataset=picked)
 
 
+def account_and_workspace() -> bool:
+    """Sidebar account block and workspace picker; False when the session has no workspace
+    (a screen says why and the script stops)."""
+    access = session_access()
+    linked = st.query_params.get(WORKSPACE_QUERY)  # a shared link names its workspace
+    try:
+        workspaces = available_workspaces(access)
+    except StoreError as err:  # locked or unreachable store: the pages say so too
+        st.sidebar.error(f"The run store cannot be opened: {err}")
+        return True
+    current = choose_workspace(workspaces)
+    if current is None:
+        no_workspace_screen(access.principal)
+        return False
+    if linked and linked != current:
+        st.sidebar.warning(
+            f"You have no access to workspace {plain(linked)}; showing {plain(current)}."
+        )
+    account_sidebar(access, workspaces, current, on_workspace_change=switch_workspace)
+    return True
+
+
+access = session_access()
+# Navigation is declared even for a visitor who may not enter, hidden: until st.navigation runs,
+# Streamlit would list the pages/ folder in the sidebar and run a page without this gate.
+navigation = st.navigation(PAGES, position="sidebar" if access.may_enter else "hidden")
+if not access.may_enter:
+    gate_screen(access)
+    st.stop()
 st.sidebar.title("Scalescope")
 st.sidebar.caption("Explore neural scaling laws: fits with honest intervals, compute planning.")
-navigation = st.navigation(PAGES)
+if not account_and_workspace():
+    st.stop()
 dataset_picker()
 navigation.run()

@@ -1,7 +1,13 @@
 """Shared Streamlit glue for the pages: the store, the chosen dataset, cached computations.
 
-Caching rule: every expensive result is cached by the dataset's content hash (sha256 of the
-uploaded bytes) and the options, so a re-upload invalidates it and a slider move never refits.
+Store rule: pages only ever get a :class:`~scaling_core.workspace_store.WorkspaceStore` from
+:func:`get_store`, the session's workspace seen through the session's principal
+(``pages._auth``), so what a user may do is checked on the server for every call. The DuckDB
+store underneath is one per process (``st.cache_resource``).
+
+Caching rule: every expensive result is cached by the workspace, the dataset's content hash
+(sha256 of the uploaded bytes) and the options, so a re-upload invalidates it, a slider move
+never refits, and a workspace never reads another workspace's entries.
 Shareable view state lives in ``st.query_params`` so a copied URL reproduces the view.
 """
 
@@ -14,6 +20,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from pages._auth import SessionAccess, session_access
+from scaling_core.access import Principal
 from scaling_core.allocation import allocation_samples, optimal_allocation
 from scaling_core.backtest import Backtest, backtest_law, leave_largest_out_curve
 from scaling_core.compare import Comparison, compare_groups
@@ -31,6 +39,7 @@ from scaling_core.methods import (
 from scaling_core.planning import budget_for_loss, over_samples
 from scaling_core.schema import RunTable
 from scaling_core.store import (
+    DEFAULT_WORKSPACE,
     DatasetInfo,
     Store,
     StoreError,
@@ -39,6 +48,7 @@ from scaling_core.store import (
 )
 from scaling_core.uncertainty import BootstrapResult, bootstrap_fit, percentile_interval
 from scaling_core.views import FitSpec, fit_runs, law_inputs, prepare_runs
+from scaling_core.workspace_store import PermissionDeniedError, WorkspaceStore, open_workspaces
 
 CHINCHILLA_NAME = "Chinchilla (Epoch AI reconstruction)"
 DATASET_DEFAULTS: dict[str, dict[str, int]] = {CHINCHILLA_NAME: {"drop": 5}}
@@ -52,6 +62,10 @@ DATASET_SCOPED_KEYS = (
 """Widget keys whose values only make sense for one dataset: reset when the dataset changes."""
 DATASET_SCOPED_QUERY = ("drop", "excl")
 """URL settings reset with the dataset (the dataset's own default applies)."""
+WORKSPACE_KEY = "workspace"
+"""Session-state key of the chosen workspace."""
+WORKSPACE_QUERY = "ws"
+"""URL key of the chosen workspace (absent: the default workspace)."""
 
 
 def ensure_navigation() -> None:
@@ -78,9 +92,88 @@ def _open_store(location: str) -> Store:
     return store
 
 
-def get_store() -> Store:
+def _process_store() -> Store:
     """The process-wide store at the configured location (``SCALESCOPE_STORE``)."""
     return _open_store(default_store_location())
+
+
+def requested_workspace() -> str:
+    """The workspace this session asks for: the sidebar's choice, else ``?ws=``, else default."""
+    return st.session_state.get(WORKSPACE_KEY) or query_value(WORKSPACE_QUERY, DEFAULT_WORKSPACE)
+
+
+def session_principal(access: SessionAccess | None = None) -> Principal:
+    """The principal whose rights every store call is checked against.
+
+    Raises :class:`PermissionDeniedError` when the access configuration is broken: a page must
+    show the reason, not fall back to an open store.
+    """
+    access = access if access is not None else session_access()
+    if access.config_error is not None:
+        raise PermissionDeniedError(
+            f"access is closed until the configuration is fixed: {access.config_error}"
+        )
+    return access.principal
+
+
+def get_store() -> WorkspaceStore:
+    """The session's workspace of the process-wide store, as its principal may use it.
+
+    Raises :class:`~scaling_core.store.StoreError` (a :class:`PermissionDeniedError` when the
+    principal has no role in the workspace, e.g. a visitor who has not signed in).
+    """
+    return WorkspaceStore(_process_store(), session_principal(), requested_workspace())
+
+
+def store_scope() -> tuple[str, str]:
+    """(store location, workspace): the part of every cache key that says whose data it is."""
+    store = get_store()
+    return store.location, store.workspace
+
+
+@st.cache_resource(show_spinner=False)
+def _configured_workspaces(location: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Create the workspaces the access policy names, once per store and configuration (only
+    the missing ones: a store that already has them is never written to)."""
+    store = _open_store(location)
+    existing = set(store.list_workspaces())
+    return tuple(name if name in existing else store.create_workspace(name) for name in names)
+
+
+def available_workspaces(access: SessionAccess) -> list[str]:
+    """The workspaces this session's principal may open (the configured ones exist first)."""
+    store = _process_store()
+    if access.policy is not None and access.policy.workspace_names:
+        _configured_workspaces(store.location, access.policy.workspace_names)
+    return open_workspaces(store, session_principal(access))
+
+
+def choose_workspace(workspaces: list[str]) -> str | None:
+    """Settle this session's workspace among the permitted ones and mirror it in the URL.
+
+    A requested workspace the principal may not open (an old link, a hand-edited ``?ws=``)
+    falls back to the default (or first permitted) workspace; the caller says so.
+    """
+    if not workspaces:
+        return None
+    wanted = requested_workspace()
+    chosen = wanted if wanted in workspaces else (
+        DEFAULT_WORKSPACE if DEFAULT_WORKSPACE in workspaces else workspaces[0]
+    )  # fmt: skip
+    st.session_state[WORKSPACE_KEY] = chosen
+    set_query(**{WORKSPACE_QUERY: "" if chosen == DEFAULT_WORKSPACE else chosen})
+    return chosen
+
+
+def switch_workspace(name: str) -> None:
+    """Widget callback: open another workspace; the dataset and its settings start afresh."""
+    st.session_state[WORKSPACE_KEY] = name
+    st.session_state.pop("dataset", None)
+    st.query_params.pop("dataset", None)
+    for key in DATASET_SCOPED_KEYS:
+        st.session_state.pop(key, None)
+    for key in DATASET_SCOPED_QUERY:
+        st.query_params.pop(key, None)
 
 
 def query_value(key: str, default: str) -> str:
@@ -99,7 +192,8 @@ def set_query(**values: Any) -> None:
 
 
 def current_dataset() -> DatasetInfo | None:
-    """The dataset chosen in the sidebar (URL ``?dataset=``), or None when the store is empty."""
+    """The dataset chosen in the sidebar (URL ``?dataset=``) among the session workspace's
+    datasets, or None when the workspace is empty or cannot be opened (the reason is shown)."""
     try:
         datasets = get_store().list_datasets()
     except StoreError as err:
@@ -113,9 +207,14 @@ def current_dataset() -> DatasetInfo | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def load_runs(name: str, sha256: str, reduction: str) -> RunTable:
-    """Per-run table of a stored dataset; ``sha256`` is in the key so re-uploads invalidate."""
+def _load_runs(scope: tuple[str, str], name: str, sha256: str, reduction: str) -> RunTable:
     return get_store().load_runs(name, reduction=reduction)  # type: ignore[arg-type]
+
+
+def load_runs(name: str, sha256: str, reduction: str) -> RunTable:
+    """Per-run table of a stored dataset of the session's workspace; ``sha256`` is in the key
+    so re-uploads invalidate."""
+    return _load_runs(store_scope(), name, sha256, reduction)
 
 
 @st.cache_data(show_spinner="Fitting…", max_entries=128)
@@ -146,7 +245,7 @@ def bootstrap_with_progress(
 ) -> BootstrapResult | None:
     """The bootstrap of the cached fit (seeded, so caching is exact), with a progress bar while
     it computes; None when the fit itself failed."""
-    key = (get_store().location, info.name, info.sha256, info.reduction, spec, n_resamples, seed)
+    key = (store_scope(), info.name, info.sha256, info.reduction, spec, n_resamples, seed)
     cache = _bootstrap_cache()
     if key in cache:
         cache.move_to_end(key)
@@ -184,7 +283,7 @@ FRONTIER_MAX_FLOPS = 1e27
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _frontier(
-    location: str,
+    scope: tuple[str, str],
     name: str,
     sha256: str,
     reduction: str,
@@ -217,7 +316,7 @@ def frontier_bands(
     """N*(C), D*(C) and their bootstrap bands on a fixed budget grid (independent of the
     slider, so it is computed once per dataset and settings)."""
     return _frontier(
-        get_store().location,
+        store_scope(),
         info.name,
         info.sha256,
         info.reduction,
@@ -228,7 +327,8 @@ def frontier_bands(
 
 
 @st.cache_data(show_spinner="Methods 1 and 2…", max_entries=32)
-def cached_methods(
+def _cached_methods(
+    scope: tuple[str, str],
     name: str,
     sha256: str,
     reduction: str,
@@ -237,8 +337,6 @@ def cached_methods(
     excluded: tuple[int, ...],
     n_resamples: int,
 ) -> dict[str, MethodResult | str]:
-    """Methods 1 (envelope, from step-level curves) and 2 (isoFLOP parabolas): each a result or
-    the precise reason it does not apply to this dataset."""
     runs = prepare_runs(spec, load_runs(name, sha256, reduction))
     out: dict[str, MethodResult | str] = {}
     curves = curve_arrays(get_store().load_points(name))
@@ -265,6 +363,22 @@ def cached_methods(
     return out
 
 
+def cached_methods(
+    name: str,
+    sha256: str,
+    reduction: str,
+    spec: FitSpec,
+    rel_tolerance: float,
+    excluded: tuple[int, ...],
+    n_resamples: int,
+) -> dict[str, MethodResult | str]:
+    """Methods 1 (envelope, from step-level curves) and 2 (isoFLOP parabolas): each a result or
+    the precise reason it does not apply to this dataset."""
+    return _cached_methods(
+        store_scope(), name, sha256, reduction, spec, rel_tolerance, excluded, n_resamples
+    )
+
+
 @st.cache_data(show_spinner="Diagnosing regimes…", max_entries=64)
 def cached_diagnosis(
     name: str, sha256: str, reduction: str, drop: int, x: str, direction: str
@@ -289,7 +403,7 @@ def cached_backtests(
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _budget_samples(
-    location: str,
+    scope: tuple[str, str],
     name: str,
     sha256: str,
     reduction: str,
@@ -314,7 +428,7 @@ def budget_samples_for_loss(
     """Per bootstrap sample, the compute that reaches ``target`` loss (NaN: never). Cached, so
     the budget slider does not recompute it."""
     return _budget_samples(
-        get_store().location, info.name, info.sha256, info.reduction, spec, n_resamples, target
+        store_scope(), info.name, info.sha256, info.reduction, spec, n_resamples, target
     )
 
 
@@ -339,9 +453,13 @@ def cached_comparison(
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+def _cached_points(scope: tuple[str, str], name: str, sha256: str) -> pd.DataFrame:
+    return get_store().load_points(name)
+
+
 def cached_points(name: str, sha256: str) -> pd.DataFrame:
     """The dataset's step-level rows (``sha256`` keys the cache to the content)."""
-    return get_store().load_points(name)
+    return _cached_points(store_scope(), name, sha256)
 
 
 @st.cache_data(show_spinner="Fitting the loss → metric map…", max_entries=32)
