@@ -62,7 +62,7 @@ ATTACH_RETRY_SECONDS = 30.0
 """How long opening a team store retries while other processes initialise the catalog."""
 _INIT_RACE_MARKERS = ("duplicate key", "already exists", "conflict", "could not serialize")
 
-_SECRET = re.compile(r"(password\s*=\s*)(\S+)", re.IGNORECASE)
+_SECRET = re.compile(r"(password\s*=\s*)([^\s\"']+)", re.IGNORECASE)
 
 
 class LakeSetupError(Exception):
@@ -187,8 +187,8 @@ def _attach(
             if not racing or time.monotonic() >= deadline:
                 raise LakeSetupError(
                     f"cannot attach the team store {redact(location)} (data in {data}): "
-                    f"{_first_line(exc)}"
-                ) from exc
+                    f"{redact(_first_line(exc))}"
+                ) from None
         with suppress(duckdb.Error):
             connection.execute(f"DETACH DATABASE IF EXISTS {LAKE_ALIAS}")
         time.sleep(random.uniform(delay / 2, delay))
