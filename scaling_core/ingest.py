@@ -3,77 +3,116 @@
 Why a separate layer: everything downstream (store, math, charts) may assume clean, positive,
 finite numbers in fixed units (see :mod:`scaling_core.schema`). Ingest is where a user's file
 meets those assumptions, so every problem is reported here in the user's own terms — file name,
-spreadsheet row, the user's column header, the offending value and what was expected — and
-nothing is ever written (ingest has no I/O besides :func:`load_runs_from_file` reading a path).
+row (or line, or record), the user's column header, the offending value and what was expected —
+and nothing is ever written (ingest has no I/O besides :func:`load_runs_from_file` reading a
+path).
 
 The pipeline, each step usable on its own (the upload page edits the mapping in between)::
 
-    read_table(filename, data)            -> RawTable | IngestErrors   (decode, sniff, split)
-    suggest_mapping(raw.headers)          -> {canonical column: user header}
-    validate_table(raw, mapping)          -> ParsedTable | IngestErrors
-    ParsedTable.run_table("final"|"best") -> RunTable (one row per run)
+    check_size(filename, n_bytes, limit_mb)    -> IngestErrors | None
+    read_table(filename, data)                 -> RawTable | IngestErrors   (ingest_read)
+    suggest_mapping(raw.headers)               -> {canonical column: user header}
+    validate_table(raw, mapping, units)        -> ParsedTable | IngestErrors
+    ParsedTable.run_table("final"|"best", at_step=None) -> RunTable (one row per run)
 
-:func:`parse_table` chains the first three; :func:`load_runs_from_file` is the CLI entry point.
+:func:`parse_table` chains the middle three; :func:`load_runs_from_file` is the CLI entry point.
+The work is split by job: ``ingest_numbers`` (the number grammar), ``ingest_model`` (issues,
+raw columns), ``ingest_read`` (formats), ``ingest_checks`` (rules across rows, and which are
+errors or warnings), ``ingest_reduce`` (one row per run); this module maps columns, applies
+units and judges cells.
 
-Row numbers follow the spreadsheet convention: the header is row 1, the first data row is row 2.
+Row numbers follow the spreadsheet convention for text files: the header is row 1, the first
+data row is row 2. JSON Lines are located by line, Parquet by record, exports by run and step.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from scaling_core.ingest_checks import (
+    EXPECTED,
+    MIN_TOKENS_PER_PARAM,
+    Rows,
+    check_compute,
+    check_repeats,
+    check_run_params,
+    check_scales,
+    check_token_units,
+    sparse_rows,
+)
+from scaling_core.ingest_model import (
+    MAX_REPORTED_ERRORS,
+    ROW_CONVENTION,
+    Collector,
+    IngestError,
+    IngestErrors,
+    IngestIssue,
+    RawColumn,
+    RawTable,
+    quote,
+    reject,
+)
+from scaling_core.ingest_numbers import EMPTY, NOT_FINITE, NOT_NUMBER, SUFFIXED, parse_number
+from scaling_core.ingest_read import read_table
+from scaling_core.ingest_reduce import (
+    REDUCTIONS,
+    Reduction,
+    ReductionError,
+    curve_arrays,
+    reduce_points,
+    run_table_from_columns,
+    run_table_from_reduced,
+)
+from scaling_core.schema import CANONICAL_COLUMNS, RunTable
 
 if TYPE_CHECKING:  # pandas is imported only where a DataFrame is built (it costs ~0.4 s)
     import pandas as pd
 
-from scaling_core.schema import CANONICAL_COLUMNS, FLOPS_PER_PARAM_TOKEN, RunTable
-
 __all__ = [
+    "DEFAULT_UNITS",
+    "MAX_NAME_CHARS",
+    "MAX_REPORTED_ERRORS",
+    "MIN_TOKENS_PER_PARAM",
     "NONE_OPTION",
     "POINT_COLUMNS",
     "REDUCTIONS",
+    "ROW_CONVENTION",
+    "UNIT_CHOICES",
+    "UNIT_FACTORS",
+    "UNIT_LABELS",
     "IngestError",
     "IngestErrors",
     "IngestIssue",
     "ParsedTable",
+    "RawColumn",
     "RawTable",
     "Reduction",
+    "ReductionError",
+    "check_size",
+    "curve_arrays",
     "load_runs_from_file",
     "parse_number",
     "parse_table",
     "read_table",
     "reduce_points",
+    "run_table_from_columns",
     "run_table_from_reduced",
     "suggest_mapping",
     "validate_table",
 ]
 
-Reduction = Literal["final", "best"]
-REDUCTIONS: tuple[Reduction, ...] = ("final", "best")
-"""How a run's step-level log becomes one row: its last evaluation, or its lowest loss."""
-
 NONE_OPTION = "(none)"
 """What the upload page shows for an unmapped canonical column."""
 
-MAX_REPORTED_ERRORS = 20
-"""Errors listed one by one before the rest are summarised as "and N more"."""
-
-_MAX_KEPT_ERRORS = 1000
-"""Errors kept in memory; beyond this only the count grows (a 1M-row bad file stays cheap)."""
-
-MIN_TOKENS_PER_PARAM = 1e-3
-"""Fewer training tokens than this per parameter is taken as a units mistake (e.g. tokens in B)."""
-
-ROW_CONVENTION = "header = row 1"
+MAX_NAME_CHARS = 1000
+"""Longest run or group name accepted (names are shown in tables, legends and exports)."""
 
 POINT_COLUMNS: tuple[str, ...] = (
     "row_number",
@@ -90,13 +129,62 @@ POINT_COLUMNS: tuple[str, ...] = (
     "group",
     "metric",
 )
-"""Columns of :attr:`ParsedTable.points`: ``row_number`` (spreadsheet row), then canonical ones."""
+"""Columns of :attr:`ParsedTable.columns`: ``row_number`` (the record's number in the file's
+convention: spreadsheet row, JSON line, Parquet/export record), then canonical ones."""
+
+# -- units ------------------------------------------------------------------------------------
+
+PF_DAY_FLOPS = 1e15 * 86_400
+"""One petaFLOP/s-day: 8.64e19 FLOPs (the unit of OpenAI's and Kaplan et al.'s compute plots)."""
+
+_SIZE_UNITS = ("count", "K", "M", "B", "T")
+_LOSS_UNITS = ("nats", "bits")
+UNIT_CHOICES: dict[str, tuple[str, ...]] = {
+    "params": _SIZE_UNITS,
+    "tokens": _SIZE_UNITS,
+    "flops": ("FLOPs", "PF-days"),
+    "loss": _LOSS_UNITS,
+    "train_loss": _LOSS_UNITS,
+    "val_loss": _LOSS_UNITS,
+}
+"""Unit names per canonical column, the first being the schema's own (factor 1). The mapping
+editor offers these (labelled by :data:`UNIT_LABELS`); :func:`validate_table` converts."""
+
+UNIT_LABELS: dict[str, str] = {
+    "count": "count",
+    "K": "thousands (K)",
+    "M": "millions (M)",
+    "B": "billions (B)",
+    "T": "trillions (T)",
+    "FLOPs": "FLOPs",
+    "PF-days": "PF-days (8.64e19 FLOPs)",
+    "nats": "nats",
+    "bits": "bits (× ln 2 → nats)",
+}
+UNIT_FACTORS: dict[str, float] = {
+    "count": 1.0,
+    "K": 1e3,
+    "M": 1e6,
+    "B": 1e9,
+    "T": 1e12,
+    "FLOPs": 1.0,
+    "PF-days": PF_DAY_FLOPS,
+    "nats": 1.0,
+    "bits": math.log(2.0),
+}
+"""Multiply a value in the unit by this to get the schema's unit (counts, FLOPs, nats)."""
+
+DEFAULT_UNITS: dict[str, str] = {column: units[0] for column, units in UNIT_CHOICES.items()}
+
+# -- column roles -----------------------------------------------------------------------------
 
 _TEXT_COLUMNS = frozenset({"run", "group"})
-_POSITIVE_REQUIRED = ("params", "tokens", "flops", "loss")
+_REQUIRED = frozenset({"params", "tokens", "flops", "loss"})
+_POSITIVE = frozenset({"params", "tokens", "flops", "loss", "train_loss", "val_loss", "batch_size"})
+_NON_NEGATIVE = frozenset({"step", "learning_rate"})
 
 _SYNONYMS: dict[str, tuple[str, ...]] = {
-    "run": ("run", "run_name", "name", "run_id", "model", "model_name", "id"),
+    "run": ("run", "run_name", "name", "run_id", "model", "model_name", "id", "experiment"),
     "params": (
         "params",
         "n_params",
@@ -110,6 +198,8 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "param_count",
         "parameter_count",
         "non_embedding_params",
+        "model.n_params",
+        "n_params_total",
     ),
     "tokens": (
         "tokens",
@@ -121,6 +211,9 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "tokens_seen",
         "train_tokens",
         "dataset_size",
+        "num_tokens_seen",
+        "consumed_tokens",
+        "tokens_processed",
     ),
     "flops": (
         "flops",
@@ -131,39 +224,113 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
         "flop",
         "train_flops",
         "compute_flops",
+        "total_flops",
     ),
-    "loss": ("loss", "final_loss"),
-    "val_loss": ("val_loss", "eval_loss", "validation_loss", "valid_loss", "test_loss"),
-    "train_loss": ("train_loss", "training_loss"),
-    "step": ("step", "steps", "iteration", "iter", "global_step", "iterations"),
-    "batch_size": ("batch_size", "bs", "batch"),
-    "learning_rate": ("learning_rate", "lr", "peak_lr", "max_lr"),
+    "loss": ("loss", "final_loss", "lm_loss"),
+    "val_loss": (
+        "val_loss",
+        "eval_loss",
+        "validation_loss",
+        "valid_loss",
+        "test_loss",
+        "eval/loss",
+        "val/loss",
+        "validation/loss",
+        "valid/loss",
+    ),
+    "train_loss": ("train_loss", "training_loss", "train/loss", "training/loss"),
+    "step": (
+        "step",
+        "steps",
+        "iteration",
+        "iter",
+        "global_step",
+        "iterations",
+        "trainer/global_step",
+        "train/global_step",
+        "_step",
+    ),
+    "batch_size": ("batch_size", "bs", "batch", "global_batch_size"),
+    "learning_rate": ("learning_rate", "lr", "peak_lr", "max_lr", "train/lr", "optimizer/lr"),
     "group": ("group", "architecture", "arch", "family", "model_family", "recipe"),
     "metric": ("metric", "accuracy", "acc", "score", "downstream", "eval_accuracy", "task_acc"),
 }
-"""User header spellings per canonical column, compared after :func:`_normalise_header`."""
+"""User header spellings per canonical column, compared after :func:`_normalise_header`.
+Logged names with a path (``train/loss``, ``config.model.n_params``) also map by their last
+part when it is unambiguous (see :func:`_path_role`)."""
 
-_EXPECTED: dict[str, str] = {
-    "params": "a positive parameter count like 1.4e9 or 70M",
-    "tokens": "a positive token count like 2.8e10 or 20B",
-    "flops": "a positive FLOP count like 1.2e21",
-    "loss": "a positive loss in nats like 2.35",
-    "train_loss": "a loss in nats like 2.35",
-    "val_loss": "a loss in nats like 2.35",
-    "step": "a step number like 1000",
-    "batch_size": "a batch size like 256",
-    "learning_rate": "a learning rate like 3e-4",
-    "metric": "a downstream metric like an accuracy of 0.62",
+_TRAIN_PREFIXES = frozenset({"train", "training", "trn"})
+_EVAL_PREFIXES = frozenset({"eval", "val", "valid", "validation", "test", "evaluation", "dev"})
+_GENERIC_PARTS = frozenset(
+    {"n", "d", "c", "name", "id", "model", "data", "batch", "bs", "score", "metric", "run",
+     "group", "iter", "compute", "experiment", "acc", "downstream"}
+)  # fmt: skip
+"""Last parts too generic to map on their own (``config.data``, ``timing/compute``)."""
+
+
+def _normalise_header(header: str) -> str:
+    """Lower-case with spaces, underscores, hyphens and dots removed: "Model Size" → "modelsize"."""
+    return re.sub(r"[\s_\-.]+", "", header).lower()
+
+
+_SYNONYM_LOOKUP: dict[str, str] = {
+    _normalise_header(spelling): canonical
+    for canonical, spellings in _SYNONYMS.items()
+    for spelling in spellings
 }
-"""What a good value looks like, per canonical column, in the words shown to the user."""
+_PART_LOOKUP: dict[str, str] = {
+    key: canonical
+    for key, canonical in _SYNONYM_LOOKUP.items()
+    if key not in _GENERIC_PARTS and "/" not in key
+}
 
-_SUFFIXES: dict[str, float] = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
-_NUMBER_WITH_SUFFIX = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([KkMmBbGgTt])$")
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
-_NON_FINITE = re.compile(r"^[+-]?(?:nan|inf|infinity)$", re.IGNORECASE)
-_DELIMITERS = (",", ";", "\t", "|")
-_SNIFF_LINES = 50
+
+def _path_role(header: str) -> str | None:
+    """Canonical column of a logged path by its last part: ``train/loss`` → train_loss,
+    ``eval/loss`` → val_loss, ``config.model.n_params`` → params."""
+    parts = [part for part in re.split(r"[/.:]", header) if part.strip()]
+    if len(parts) < 2:
+        return None
+    last, prefix = _normalise_header(parts[-1]), _normalise_header(parts[-2])
+    if last == "loss" and prefix in _TRAIN_PREFIXES:
+        return "train_loss"
+    if last == "loss" and prefix in _EVAL_PREFIXES:
+        return "val_loss"
+    return _PART_LOOKUP.get(last)
+
+
+def _role(header: str) -> str | None:
+    """The canonical column a header means by its spelling alone (or ``None``)."""
+    return _SYNONYM_LOOKUP.get(_normalise_header(header)) or _path_role(header)
+
+
+def suggest_mapping(headers: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Guess ``{canonical column: user header}`` from header spellings.
+
+    Each header maps to at most one canonical column; exact spellings win over logged paths
+    (``train/loss``), which win over tracker-internal names starting with ``_`` (W&B's
+    ``_step``); among equals the first header wins. If no header means ``loss`` the
+    validation loss is fitted, else the training loss.
+    """
+    mapping: dict[str, str] = {}
+    passes = (
+        lambda h: None if h.startswith("_") else _SYNONYM_LOOKUP.get(_normalise_header(h)),
+        lambda h: None if h.startswith("_") else _path_role(h),
+        _role,
+    )
+    for guess in passes:
+        taken = set(mapping.values())
+        for header in headers:
+            canonical = guess(header) if header not in taken else None
+            if canonical is not None and canonical not in mapping:
+                mapping[canonical] = header
+                taken.add(header)
+    if "loss" not in mapping:
+        for fallback in ("val_loss", "train_loss"):
+            if fallback in mapping:
+                mapping["loss"] = mapping[fallback]
+                break
+    return {column: mapping[column] for column in CANONICAL_COLUMNS if column in mapping}
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,103 +338,30 @@ _SNIFF_LINES = 50
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class IngestIssue:
-    """One problem found in a file, located as precisely as it can be.
-
-    ``row`` is the spreadsheet row (header = row 1) or ``None`` for file-level problems;
-    ``column`` is the user's header or ``None``; ``value`` is the raw text found there.
-    """
-
-    filename: str
-    problem: str
-    expected: str = ""
-    row: int | None = None
-    column: str | None = None
-    value: str | None = None
-
-    def message(self) -> str:
-        """One line: ``runs.csv, row 7 (header = row 1), column "N": "abc" is not a number; …``."""
-        where = [self.filename]
-        if self.row is not None:
-            where.append(f"row {self.row} ({ROW_CONVENTION})")
-        if self.column is not None:
-            where.append(f"column {_quote(self.column)}")
-        subject = f"{_quote(self.value)} " if self.value is not None else ""
-        text = f"{', '.join(where)}: {subject}{self.problem}"
-        return f"{text}; expected {self.expected}" if self.expected else text
-
-
-@dataclass(frozen=True)
-class IngestErrors:
-    """Why a file was rejected: the first problems found (at most 1000 kept) and their total."""
-
-    filename: str
-    issues: tuple[IngestIssue, ...]
-    total: int
-
-    def messages(self, limit: int = MAX_REPORTED_ERRORS) -> list[str]:
-        """The first ``limit`` messages, plus "… and N more problems" when there are more."""
-        lines = [issue.message() for issue in self.issues[:limit]]
-        if self.total > limit:
-            lines.append(f"… and {self.total - limit} more problems in {self.filename}")
-        return lines
-
-    def summary(self) -> str:
-        """The first message plus a count of the others: the one line a CLI prints."""
-        first = self.issues[0].message() if self.issues else f"{self.filename}: rejected"
-        others = self.total - 1
-        if others > 0:
-            first += f" (and {others} more problem{'s' if others > 1 else ''})"
-        return first
-
-
-class IngestError(Exception):
-    """A file could not be turned into runs; ``str()`` is the one-line precise reason."""
-
-    def __init__(self, errors: IngestErrors) -> None:
-        super().__init__(errors.summary())
-        self.errors = errors
-
-
-@dataclass(frozen=True, eq=False)
-class RawTable:
-    """A decoded, split file before any column meaning is assumed.
-
-    ``rows`` holds the data records as text with their spreadsheet row numbers (header = 1);
-    blank lines are skipped but still counted, as a spreadsheet would show them.
-    """
-
-    filename: str
-    headers: tuple[str, ...]
-    rows: tuple[tuple[int, tuple[str, ...]], ...]
-    delimiter: str
-    encoding: str
-
-    @property
-    def n_rows(self) -> int:
-        """Number of (non-blank) data records."""
-        return len(self.rows)
-
-
 @dataclass(frozen=True, eq=False)
 class ParsedTable:
     """A validated file: the canonical step-level table plus how it was read.
 
-    ``points`` has the columns :data:`POINT_COLUMNS` (float64 for numbers with NaN for
-    unmapped/empty optional cells; ``run``/``group`` as text), one row per data row of the file.
-    Units are the schema's: params and tokens as counts, flops in FLOPs, losses in nats.
-    ``loss`` holds the column chosen as the loss to fit (``mapping["loss"]``).
+    ``columns`` holds :data:`POINT_COLUMNS` as arrays (float64 with NaN for unmapped/empty
+    optional cells; ``run``/``group`` as object arrays of text), one entry per kept record.
+    Units are the schema's (params and tokens as counts, flops in FLOPs, losses in nats);
+    ``units`` records the unit each mapped column was given in. ``loss`` holds the column
+    chosen as the loss to fit (``mapping["loss"]``). ``warnings`` are benign patterns that
+    were resolved as each warning says (the page asks the user to accept them).
+    ``run_index`` numbers each row's run (0, 1, … in order of first appearance).
     """
 
     filename: str
     headers: tuple[str, ...]
     mapping: dict[str, str]
     columns: dict[str, np.ndarray]
-    """The canonical columns as arrays (:data:`POINT_COLUMNS`), one entry per data row."""
     delimiter: str
     encoding: str
-    has_run_column: bool = field(default=False)
+    has_run_column: bool = False
+    warnings: tuple[IngestIssue, ...] = ()
+    units: dict[str, str] = field(default_factory=dict)
+    format: str = "csv"
+    run_index: np.ndarray | None = field(default=None, repr=False)
 
     @cached_property
     def points(self) -> pd.DataFrame:
@@ -284,9 +378,11 @@ class ParsedTable:
         """Number of step-level rows."""
         return int(self.columns["row_number"].size)
 
-    @property
+    @cached_property
     def n_runs(self) -> int:
         """Number of distinct runs."""
+        if self.run_index is not None:
+            return int(self.run_index.max()) + 1 if self.run_index.size else 0
         return len(set(self.columns["run"].tolist()))
 
     @property
@@ -294,376 +390,305 @@ class ParsedTable:
         """True when some run has several rows, so the reduction choice matters."""
         return self.n_runs < self.n_rows
 
-    def reduce(self, reduction: Reduction = "final") -> pd.DataFrame:
+    def reduce(self, reduction: Reduction = "final", at_step: float | None = None) -> pd.DataFrame:
         """One row per run (see :func:`reduce_points`)."""
-        return reduce_points(self.points, reduction)
+        return reduce_points(self.points, reduction, at_step)
 
-    def run_table(self, reduction: Reduction = "final") -> RunTable:
-        """The per-run table the math layer consumes (reduced with numpy, as
-        :func:`reduce_points` does with pandas and the store with SQL)."""
-        return run_table_from_columns(self.columns, reduction)
+    def run_table(self, reduction: Reduction = "final", at_step: float | None = None) -> RunTable:
+        """The per-run table the math layer consumes (numpy; the same rows as
+        :func:`reduce_points` and the store's SQL). ``at_step``: see :mod:`ingest_reduce`."""
+        return run_table_from_columns(self.columns, reduction, at_step, self.run_index)
 
 
 # --------------------------------------------------------------------------------------------
-# Numbers and headers
+# Size limit
 # --------------------------------------------------------------------------------------------
 
 
-def parse_number(text: str) -> float | None:
-    """Read a number as people write it in run logs; ``None`` when it is not one.
+def check_size(filename: str, n_bytes: int, limit_mb: float) -> IngestErrors | None:
+    """The upload-limit message, or ``None`` when ``n_bytes`` is within ``limit_mb``.
 
-    Accepts plain floats (``2.35``, ``1.4e9``), size suffixes (``70M``, ``1.4B``, ``2T``,
-    ``500K``; ``G`` = ``B``), thousands separators (``1,000,000`` — in a comma-separated file
-    such a value must be quoted, which the CSV reader has already resolved) and ``nan``/``inf``
-    (returned as such so the caller can say "not finite" rather than "not a number").
+    Megabytes are Streamlit's (``server.maxUploadSize`` × 1024 × 1024 bytes).
     """
-    text = text.strip().replace("_", "")
-    if not text:
+    if n_bytes <= limit_mb * 1024 * 1024:
         return None
-    if _PLAIN_NUMBER.match(text) or _NON_FINITE.match(text):
-        return float(text)
-    if _THOUSANDS.match(text):
-        return float(text.replace(",", ""))
-    match = _NUMBER_WITH_SUFFIX.match(text)
-    if match:
-        return float(match.group(1)) * _SUFFIXES[match.group(2).upper()]
-    return None
-
-
-def _normalise_header(header: str) -> str:
-    """Lower-case with spaces, underscores, hyphens and dots removed: "Model Size" → "modelsize"."""
-    return re.sub(r"[\s_\-.]+", "", header).lower()
-
-
-_SYNONYM_LOOKUP: dict[str, str] = {
-    _normalise_header(spelling): canonical
-    for canonical, spellings in _SYNONYMS.items()
-    for spelling in spellings
-}
-
-
-def suggest_mapping(headers: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """Guess ``{canonical column: user header}`` from header spellings.
-
-    Each header maps to at most one canonical column (the first header wins on duplicates).
-    If no header means ``loss`` the validation loss is fitted, else the training loss.
-    """
-    mapping: dict[str, str] = {}
-    for header in headers:
-        canonical = _SYNONYM_LOOKUP.get(_normalise_header(header))
-        if canonical is not None and canonical not in mapping:
-            mapping[canonical] = header
-    if "loss" not in mapping:
-        for fallback in ("val_loss", "train_loss"):
-            if fallback in mapping:
-                mapping["loss"] = mapping[fallback]
-                break
-    return {column: mapping[column] for column in CANONICAL_COLUMNS if column in mapping}
-
-
-# --------------------------------------------------------------------------------------------
-# Bytes → RawTable
-# --------------------------------------------------------------------------------------------
-
-
-def _decode(data: bytes) -> tuple[str, str] | None:
-    """Text and encoding name; ``None`` when the bytes look binary.
-
-    UTF-16 is recognised only by its BOM (Excel's "Unicode text" export). Otherwise UTF-8
-    (BOM stripped) is tried and Latin-1, which decodes any byte, is the fallback.
-    """
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return data.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError:
-            return None
-    if b"\x00" in data[:8192]:
-        return None
-    if data.startswith(codecs.BOM_UTF8):
-        try:
-            return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
-        except UnicodeDecodeError:
-            return None
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1"
-
-
-def _sniff_delimiter(text: str) -> str:
-    """The delimiter among , ; tab | that splits the first lines into the most, steady, fields.
-
-    A hand-rolled score instead of ``csv.Sniffer``, which guesses letters as delimiters on
-    short files. Score = (share of sampled records with the header's field count, field count).
-    """
-    sample = "\n".join(text.splitlines()[:_SNIFF_LINES])
-    best, best_score = ",", (-1.0, 0)
-    for delimiter in _DELIMITERS:
-        records = [r for r in csv.reader(io.StringIO(sample), delimiter=delimiter) if r]
-        if not records or len(records[0]) < 2:
-            continue
-        width = len(records[0])
-        steady = sum(len(r) == width for r in records) / len(records)
-        score = (steady, width)
-        if score > best_score:
-            best, best_score = delimiter, score
-    return best
-
-
-def _unique_headers(raw_headers: list[str]) -> tuple[str, ...]:
-    """Headers stripped, blanks named "column 3", repeats suffixed " (2)" so each is a key."""
-    headers: list[str] = []
-    for index, header in enumerate(raw_headers, start=1):
-        name = header.strip() or f"column {index}"
-        candidate, copy = name, 2
-        while candidate in headers:
-            candidate, copy = f"{name} ({copy})", copy + 1
-        headers.append(candidate)
-    return tuple(headers)
-
-
-def read_table(filename: str, data: bytes) -> RawTable | IngestErrors:
-    """Decode and split a delimited text file; reject empty, binary and header-only files."""
-
-    def reject(problem: str, expected: str = "", row: int | None = None) -> IngestErrors:
-        return IngestErrors(filename, (IngestIssue(filename, problem, expected, row),), 1)
-
-    if not data.strip():
-        return reject("the file is empty", "a CSV file with a header row and one row per run")
-    decoded = _decode(data)
-    if decoded is None:
-        return reject(
-            "the file looks binary (for example an Excel .xlsx or a Parquet file), not text",
-            "a CSV/TSV text file; in Excel use File → Save As → CSV",
-        )
-    text, encoding = decoded
-    delimiter = _sniff_delimiter(text)
-    try:
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    except csv.Error as exc:
-        return reject(f"the file could not be split into columns ({exc})", "a well-formed CSV")
-    first = next((i for i, record in enumerate(records) if any(c.strip() for c in record)), None)
-    if first is None:
-        return reject("the file is empty", "a CSV file with a header row and one row per run")
-    headers = _unique_headers(records[first])
-    rows = tuple(
-        (index + 1, tuple(record))
-        for index, record in enumerate(records)
-        if index > first and any(cell.strip() for cell in record)
+    return reject(
+        filename,
+        f"is {n_bytes / 1024**2:.1f} MB; the upload limit is {limit_mb:g} MB "
+        "(server.maxUploadSize in .streamlit/config.toml)",
+        "a smaller file: split it by run, save it as Parquet (several times smaller), or "
+        "raise the limit",
     )
-    if not rows:
-        return reject(
-            "the file has a header row but no data rows",
-            "one row per run (or per evaluation step) below the header",
-            row=first + 1,
-        )
-    return RawTable(filename, headers, rows, delimiter, encoding)
 
 
 # --------------------------------------------------------------------------------------------
-# RawTable + mapping → ParsedTable
+# RawTable + mapping + units → ParsedTable
 # --------------------------------------------------------------------------------------------
 
 
-class _Collector:
-    """Accumulates issues, keeping the first :data:`_MAX_KEPT_ERRORS` and counting all."""
-
-    def __init__(self, filename: str) -> None:
-        self.filename = filename
-        self.issues: list[IngestIssue] = []
-        self.total = 0
-        self._seen: set[tuple[object, ...]] = set()
-
-    def add(
-        self,
-        problem: str,
-        expected: str = "",
-        row: int | None = None,
-        column: str | None = None,
-        value: str | None = None,
-    ) -> None:
-        key = (problem, row, column, value)
-        if key in self._seen:  # the same header can serve two roles (loss and val_loss)
-            return
-        self._seen.add(key)
-        self.total += 1
-        if len(self.issues) < _MAX_KEPT_ERRORS:
-            self.issues.append(IngestIssue(self.filename, problem, expected, row, column, value))
-
-    def result(self) -> IngestErrors:
-        return IngestErrors(self.filename, tuple(self.issues), self.total)
+def _listing(headers: tuple[str, ...], limit: int = 20) -> str:
+    shown = ", ".join(quote(h) for h in headers[:limit])
+    return shown + (f", … ({len(headers):,} columns in all)" if len(headers) > limit else "")
 
 
-def _check_mapping(raw: RawTable, mapping: dict[str, str], errors: _Collector) -> None:
-    """Unknown canonical names, headers that do not exist, and missing required columns."""
+def _check_mapping(raw: RawTable, mapping: dict[str, str], errors: Collector) -> None:
+    """Unknown canonical names, absent headers, unusable column types, missing columns."""
+    header_row = 1 if raw.format == "csv" else None
     for canonical, header in mapping.items():
         if canonical not in CANONICAL_COLUMNS:
             errors.add(
-                f"{_quote(canonical)} is not a column Scalescope knows",
+                f"{quote(canonical)} is not a column Scalescope knows",
                 f"one of {', '.join(CANONICAL_COLUMNS)}",
             )
-        elif header not in raw.headers:
+        elif header not in raw.columns:
             errors.add(
-                f"the column {_quote(header)} chosen for {canonical} is not in the header",
-                f"one of {', '.join(_quote(h) for h in raw.headers)}",
-                row=1,
+                f"the column {quote(header)} chosen for {canonical} is not in the file",
+                f"one of {_listing(raw.headers)}",
+                row=header_row,
             )
-    found = ", ".join(_quote(h) for h in raw.headers)
+        else:
+            column = raw.columns[header]
+            problem = (
+                column.text_problem() if canonical in _TEXT_COLUMNS else column.numbers_problem()
+            )
+            if problem:
+                expected = EXPECTED.get(canonical, "names as text")
+                errors.add(f"{problem} (chosen for {canonical})", expected, column=header)
+    found = _listing(raw.headers)
     for canonical, hint in (
         ("params", "a parameter-count column such as params, n_params, N or Model Size"),
         ("loss", "a loss column such as loss, val_loss or train_loss"),
     ):
         if canonical not in mapping:
-            errors.add(f"no column gives {CANONICAL_COLUMNS[canonical]} (found {found})", hint, 1)
+            errors.add(
+                f"no column gives {CANONICAL_COLUMNS[canonical]} (found {found})", hint, header_row
+            )
     if "tokens" not in mapping and "flops" not in mapping:
         errors.add(
             f"no column gives training tokens or training FLOPs (found {found})",
             "a tokens column (tokens, D, n_tokens) or a compute column (flops, C, Training FLOP)",
-            1,
+            header_row,
         )
 
 
-def _numeric_column(
-    raw: RawTable, header: str, canonical: str, required: bool, errors: _Collector
-) -> np.ndarray:
-    """Parse one user column to float64 (NaN where empty), reporting every bad cell."""
-    index = raw.headers.index(header)
-    expected = _EXPECTED[canonical]
-    values = np.full(raw.n_rows, np.nan)
-    for position, (row, record) in enumerate(raw.rows):
-        cell = record[index].strip() if index < len(record) else ""
-        if not cell:
-            if required:
-                errors.add("the cell is empty", expected, row, header)
-            continue
-        number = parse_number(cell)
-        if number is None:
-            problem = "is not a number"
-            if re.fullmatch(r"[+-]?\d+,\d+", cell):
-                problem += " (use a dot as the decimal separator)"
-            errors.add(problem, expected, row, header, cell)
-        elif not math.isfinite(number):
-            errors.add("is not a finite number", expected, row, header, cell)
-        elif canonical in _POSITIVE_REQUIRED and number <= 0:
-            errors.add("is not positive", expected, row, header, cell)
-        else:
-            values[position] = number
-    return values
-
-
-def _text_column(raw: RawTable, header: str, canonical: str, errors: _Collector) -> np.ndarray:
-    """One user column as stripped text; an empty run name is an error (it identifies rows)."""
-    index = raw.headers.index(header)
-    values = np.empty(raw.n_rows, dtype=object)
-    for position, (row, record) in enumerate(raw.rows):
-        cell = record[index].strip() if index < len(record) else ""
-        if canonical == "run" and not cell:
-            errors.add("the run name is empty", "a run name on every row", row, header)
-        values[position] = cell
-    return values
-
-
-def _check_widths(raw: RawTable, errors: _Collector) -> None:
-    """Rows with more fields than the header usually hide an unquoted 1,000 in a comma CSV."""
-    width = len(raw.headers)
-    for row, record in raw.rows:
-        if len(record) > width:
-            hint = (
-                "; numbers with a thousands separator like 1,000 must be quoted in a "
-                "comma-separated file"
-                if raw.delimiter == ","
-                else ""
-            )
+def _resolve_units(
+    mapping: dict[str, str], units: dict[str, str] | None, errors: Collector
+) -> dict[str, str]:
+    """The unit of every mapped column that has units; unknown units are errors, and so are
+    two units for one header (``loss`` and ``val_loss`` mapped to the same column)."""
+    given = dict(units or {})
+    for canonical, unit in given.items():
+        if canonical not in UNIT_CHOICES:
             errors.add(
-                f"has {len(record)} fields but the header has {width}{hint}",
-                f"{width} fields per row",
-                row,
+                f"{quote(canonical)} has no unit choice",
+                f"units only for {', '.join(UNIT_CHOICES)}",
             )
+        elif unit not in UNIT_CHOICES[canonical]:
+            errors.add(
+                f"{quote(str(unit))} is not a unit of {canonical}",
+                f"one of {', '.join(UNIT_CHOICES[canonical])}",
+            )
+    resolved = {
+        canonical: given.get(canonical, DEFAULT_UNITS[canonical])
+        for canonical in UNIT_CHOICES
+        if canonical in mapping and given.get(canonical, DEFAULT_UNITS[canonical]) in UNIT_FACTORS
+    }
+    seen: dict[str, tuple[str, str]] = {}
+    for canonical, unit in resolved.items():
+        header = mapping[canonical]
+        if header in seen and UNIT_FACTORS[seen[header][1]] != UNIT_FACTORS[unit]:
+            errors.add(
+                f"is used as {seen[header][0]} in {seen[header][1]} and as {canonical} in {unit}",
+                "one unit per column",
+                column=header,
+            )
+        seen.setdefault(header, (canonical, unit))
+    return resolved
 
 
-def _check_units(
-    points: dict[str, np.ndarray], mapping: dict[str, str], rows: np.ndarray, errors: _Collector
-) -> None:
-    """Tokens far below the parameter count mean the tokens are in millions/billions."""
-    params = points["params"]
-    if "tokens" in mapping:
-        tokens, column = points["tokens"], mapping["tokens"]
-    else:
-        tokens, column = points["flops"] / (6.0 * params), mapping["flops"]
-    with np.errstate(invalid="ignore"):
-        bad = np.flatnonzero(tokens < params * MIN_TOKENS_PER_PARAM)
-    source = "tokens" if "tokens" in mapping else "flops"
-    for position in bad:
-        value = points[source][position]
-        errors.add(
-            f"gives {tokens[position]:.3g} training tokens for {params[position]:.3g} parameters,"
-            " fewer than 1 token per 1000 parameters, which suggests the wrong unit",
-            f"{_EXPECTED[source]} as a plain count (write 20B or 2e10, not 20 for 20 billion)",
-            int(rows[position]),
-            column,
-            f"{value:g}",
+def _renumber(codes: np.ndarray) -> np.ndarray:
+    """Codes renumbered 0, 1, … in order of first appearance (after rows were removed)."""
+    if codes.size == 0:
+        return codes
+    unique, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    rank = np.empty(unique.size, dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(unique.size)
+    return rank[inverse.reshape(-1)]
+
+
+def _numeric_cells(
+    raw: RawTable,
+    header: str,
+    roles: list[str],
+    positions: np.ndarray,
+    units: dict[str, str],
+    errors: Collector,
+) -> dict[str, np.ndarray]:
+    """Parse one user column once for all the roles it plays; report every bad cell."""
+    column = raw.columns[header]
+    values, verdicts = column.numbers()
+    if positions.size < values.size:  # some records were skipped (sparse logs)
+        values, verdicts = values[positions], verdicts[positions]
+    expected = EXPECTED[roles[0]]
+
+    def cell(position: int) -> str:
+        return column.cell(position)
+
+    def report(mask: np.ndarray, problem: str | object, value: bool = True) -> None:
+        bad = positions[np.flatnonzero(mask)]
+        errors.cells(bad, problem, expected, header, cell if value else None)  # type: ignore[arg-type]
+
+    if any(role in _REQUIRED for role in roles):
+        report(
+            verdicts == EMPTY,
+            "no value is logged here" if raw.sparse else "the cell is empty",
+            value=False,
         )
 
+    def not_a_number(position: int) -> str:
+        if re.fullmatch(r"[+-]?[0-9]+,[0-9]+", cell(position)):
+            return "is not a number (use a dot as the decimal separator)"
+        return "is not a number"
 
-def _check_run_params(points: dict[str, np.ndarray], header: str, errors: _Collector) -> None:
-    """All rows of one run must agree on its parameter count."""
-    run, params, rows = points["run"], points["params"], points["row_number"]
-    for name in dict.fromkeys(run.tolist()):
-        mine = np.flatnonzero(run == name)
-        values = params[mine]
-        if np.unique(values[np.isfinite(values)]).size > 1:
-            first = mine[0]
-            other = mine[np.flatnonzero(values != values[0])[0]]
-            errors.add(
-                f"run {_quote(str(name))} has {params[first]:g} parameters on row "
-                f"{int(rows[first])} but {params[other]:g} here",
-                "one parameter count per run (give different models different run names)",
-                int(rows[other]),
-                header,
-                f"{params[other]:g}",
-            )
+    report(verdicts == NOT_NUMBER, not_a_number)
+    report(verdicts == NOT_FINITE, "is not a finite number")
+    scaled = [role for role in roles if units.get(role, DEFAULT_UNITS.get(role)) not in (
+        None, "count", "FLOPs", "nats")]  # fmt: skip
+    if scaled:
+        unit = units[scaled[0]]
+        report(
+            verdicts == SUFFIXED,
+            f"has its own size suffix but the column's unit is {UNIT_LABELS[unit]}",
+        )
+    usable = verdicts <= SUFFIXED
+    if any(role in _POSITIVE for role in roles):
+        report(usable & (values <= 0), "is not positive")
+    elif any(role in _NON_NEGATIVE for role in roles):
+        report(usable & (values < 0), "is negative")
+    result = {}
+    for role in roles:
+        factor = UNIT_FACTORS.get(units.get(role, ""), 1.0)
+        result[role] = values * factor if factor != 1.0 else values
+    return result
+
+
+def _text_cells(
+    raw: RawTable, header: str, canonical: str, positions: np.ndarray, errors: Collector
+) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, names) of a run or group column; empty run names and huge names are errors."""
+    column = raw.columns[header]
+    codes, names = column.texts()
+    if positions.size < codes.size:
+        codes = codes[positions]
+    lengths = np.fromiter((len(name) for name in names.tolist()), np.int64, names.size)
+    too_long = np.flatnonzero(lengths[codes] > MAX_NAME_CHARS)
+    errors.cells(
+        positions[too_long],
+        lambda p: f"is a name of {len(column.cell(p)):,} characters",
+        f"a {canonical} name of at most {MAX_NAME_CHARS:,} characters",
+        header,
+        column.cell,
+    )
+    if canonical == "run":
+        empty = np.flatnonzero(lengths[codes] == 0)
+        errors.cells(positions[empty], "the run name is empty", "a run name on every row", header)
+    return codes, names
 
 
 def validate_table(
-    raw: RawTable, mapping: dict[str, str] | None = None
+    raw: RawTable,
+    mapping: dict[str, str] | None = None,
+    units: dict[str, str] | None = None,
 ) -> ParsedTable | IngestErrors:
-    """Check every mapped cell and build the canonical step-level table.
+    """Check every mapped cell and the rows together; build the canonical step-level table.
 
-    ``mapping`` is ``{canonical column: user header}`` (default :func:`suggest_mapping`).
-    Required: params, loss, and tokens or flops — every cell positive and finite. Optional
-    numeric columns may have empty cells but no non-numbers. Returns all problems found,
-    never a partial table.
+    ``mapping`` is ``{canonical column: user header}`` (default :func:`suggest_mapping`);
+    ``units`` is ``{canonical column: unit}`` from :data:`UNIT_CHOICES` (default: the schema's
+    units). Required: params, loss, and tokens or flops — every cell positive and finite.
+    Optional numeric columns may have empty cells but no non-numbers. Then the rules of
+    :mod:`scaling_core.ingest_checks` run (units, run consistency, repeats, mixed metrics).
+    Returns every error found, never a partial table; warnings travel in the ParsedTable.
     """
     mapping = dict(suggest_mapping(raw.headers) if mapping is None else mapping)
     mapping = {c: h for c, h in mapping.items() if h and h != NONE_OPTION}
-    errors = _Collector(raw.filename)
+    errors = Collector(raw.filename, raw)
+    warnings = Collector(raw.filename, raw)
+    for issue in raw.warnings:
+        warnings.add(issue.problem, issue.expected, issue.row, issue.column, issue.value,
+                     issue.location)  # fmt: skip
+    resolved_units = _resolve_units(mapping, units, errors)
     _check_mapping(raw, mapping, errors)
     if errors.total:
         return errors.result()
-    _check_widths(raw, errors)
 
-    rows = np.array([row for row, _ in raw.rows], dtype=np.int64)
-    columns: dict[str, np.ndarray] = {"row_number": rows}
+    keep = np.ones(raw.n_rows, bool)
+    if raw.sparse:
+        mapped = set(mapping.values())
+        loss_role = _role(mapping["loss"])
+        siblings = [
+            h for h in raw.headers if h not in mapped and loss_role and _role(h) == loss_role
+        ]
+        keep = sparse_rows(raw, mapping, siblings, errors, warnings)
+        if errors.total:
+            return errors.result()
+        if not keep.any():
+            errors.add(
+                f"no record logs {quote(mapping['loss'])}, the column chosen as the loss",
+                "a loss column that has values (choose another in the mapping)",
+                column=mapping["loss"],
+            )
+            return errors.result()
+    positions = np.flatnonzero(keep)
+    n = positions.size
+
+    roles: dict[str, list[str]] = {}
     for canonical in POINT_COLUMNS[1:]:
-        header = mapping.get(canonical)
-        if header is None:
-            columns[canonical] = np.full(raw.n_rows, None if canonical in _TEXT_COLUMNS else np.nan)
-        elif canonical in _TEXT_COLUMNS:
-            columns[canonical] = _text_column(raw, header, canonical, errors)
-        else:
-            required = canonical in _POSITIVE_REQUIRED
-            columns[canonical] = _numeric_column(raw, header, canonical, required, errors)
-    if "run" not in mapping:
-        columns["run"] = np.array([f"row {row}" for row in rows], dtype=object)
-    columns["run"] = np.asarray(columns["run"], dtype=object)
-    columns["group"] = np.asarray(columns["group"], dtype=object)
-
-    if not errors.total:
-        _check_units(columns, mapping, rows, errors)
-        if "run" in mapping:
-            _check_run_params(columns, mapping["params"], errors)
+        if canonical in mapping and canonical not in _TEXT_COLUMNS:
+            roles.setdefault(mapping[canonical], []).append(canonical)
+    columns: dict[str, np.ndarray] = {"row_number": raw.row_numbers[positions]}
+    for header, header_roles in roles.items():
+        columns.update(_numeric_cells(raw, header, header_roles, positions, resolved_units, errors))
+    texts = {
+        canonical: _text_cells(raw, mapping[canonical], canonical, positions, errors)
+        for canonical in ("run", "group")
+        if canonical in mapping
+    }
     if errors.total:
         return errors.result()
+
+    for canonical in POINT_COLUMNS[1:]:
+        if canonical not in columns and canonical not in _TEXT_COLUMNS:
+            columns[canonical] = np.full(n, np.nan)
+    if "run" in texts:
+        codes, names = texts["run"]
+        columns["run"] = names[codes]
+        codes = codes if n == raw.n_rows else _renumber(codes)
+    else:
+        labels = [raw.where(int(p)) for p in positions.tolist()]
+        columns["run"] = np.array([loc or f"row {row}" for row, loc in labels], dtype=object)
+        codes = np.arange(n, dtype=np.int64)
+    if "group" in texts:
+        group_codes, group_names = texts["group"]
+        columns["group"] = group_names[group_codes]
+    else:
+        columns["group"] = np.full(n, None, dtype=object)
+    columns = {name: columns[name] for name in POINT_COLUMNS}
+
+    rows = Rows(raw, mapping, positions, columns, codes)
+    check_token_units(rows, errors)
+    check_compute(rows, errors)
+    if "run" in mapping:
+        check_run_params(rows, errors)
+    if errors.total:
+        return errors.result()
+    drop = check_repeats(rows, errors, warnings)
+    if not errors.total:
+        check_scales(rows, errors)
+    if errors.total:
+        return errors.result()
+    if drop.any():
+        columns = {name: values[~drop] for name, values in columns.items()}
+        codes = _renumber(codes[~drop])
     return ParsedTable(
         filename=raw.filename,
         headers=raw.headers,
@@ -672,149 +697,46 @@ def validate_table(
         delimiter=raw.delimiter,
         encoding=raw.encoding,
         has_run_column="run" in mapping,
+        warnings=tuple(warnings.result().issues),
+        units=resolved_units,
+        format=raw.format,
+        run_index=codes,
     )
 
 
 def parse_table(
-    filename: str, data: bytes, mapping: dict[str, str] | None = None
+    filename: str,
+    data: bytes,
+    mapping: dict[str, str] | None = None,
+    units: dict[str, str] | None = None,
 ) -> ParsedTable | IngestErrors:
     """Bytes of an uploaded file → validated table, or every problem with it."""
     raw = read_table(filename, data)
     if isinstance(raw, IngestErrors):
         return raw
-    return validate_table(raw, mapping)
+    return validate_table(raw, mapping, units)
 
 
-# --------------------------------------------------------------------------------------------
-# Reduction and the CLI helper
-# --------------------------------------------------------------------------------------------
-
-
-def reduce_points(points: pd.DataFrame, reduction: Reduction = "final") -> pd.DataFrame:
-    """One row per run, in order of each run's first appearance.
-
-    ``final``: the row with the largest step (empty steps count as earliest; ties and files
-    without steps take the last row). ``best``: the row with the lowest loss (ties: the
-    earliest row). Tokens/FLOPs come from the chosen row. Mirrors the SQL in ``store``.
-    """
-    if reduction == "final":
-        order = points.sort_values(["step", "row_number"], na_position="first", kind="stable")
-        chosen = order.groupby("run", sort=False).tail(1)
-    elif reduction == "best":
-        order = points.sort_values(["loss", "row_number"], kind="stable")
-        chosen = order.groupby("run", sort=False).head(1)
-    else:
-        raise ValueError(f"unknown reduction {reduction!r}; expected one of {REDUCTIONS}")
-    first_row = points.groupby("run", sort=False)["row_number"].min()
-    chosen = chosen.assign(_first=chosen["run"].map(first_row))
-    return chosen.sort_values("_first").drop(columns="_first").reset_index(drop=True)
-
-
-def run_table_from_columns(columns: dict[str, np.ndarray], reduction: Reduction = "final"
-                           ) -> RunTable:  # fmt: skip
-    """One row per run straight from the columns, without pandas.
-
-    The same choice as :func:`reduce_points`: ``final`` is each run's row with the largest step
-    (empty steps count as earliest; ties take the last row), ``best`` its lowest-loss row
-    (ties: the earliest); runs in order of first appearance.
-    """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"unknown reduction {reduction!r}; expected one of {REDUCTIONS}")
-    run = np.asarray(columns["run"], dtype=object)
-    row = np.asarray(columns["row_number"])
-    if reduction == "final":
-        step = np.asarray(columns["step"], dtype=float)
-        order = np.lexsort((row, np.where(np.isnan(step), -np.inf, step)))
-        pick_last = True
-    else:
-        order = np.lexsort((row, np.asarray(columns["loss"], dtype=float)))
-        pick_last = False
-    chosen: dict[object, int] = {}
-    for index in order:
-        if pick_last or run[index] not in chosen:
-            chosen[run[index]] = int(index)
-    first_row = {}
-    for index in np.argsort(row, kind="stable"):
-        first_row.setdefault(run[index], row[index])
-    picks = np.array(sorted(chosen.values(), key=lambda i: first_row[run[i]]), dtype=int)
-
-    def optional(name: str) -> np.ndarray | None:
-        values = np.asarray(columns[name], dtype=float)[picks]
-        return None if np.isnan(values).all() else values
-
-    group = np.asarray(columns["group"], dtype=object)[picks]
-    has_group = any(g is not None and not (isinstance(g, float) and math.isnan(g)) for g in group)
-    return RunTable.from_arrays(
-        params=np.asarray(columns["params"], dtype=float)[picks],
-        loss=np.asarray(columns["loss"], dtype=float)[picks],
-        tokens=optional("tokens"),
-        compute=optional("flops"),
-        run=run[picks],
-        group=group if has_group else None,
-        metric=optional("metric") if "metric" in columns else None,
-    )
-
-
-def curve_arrays(points: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Step-level arrays ``run``, ``params``, ``tokens``, ``loss`` of a points table (a parsed
-    file's or the store's), with tokens derived as D = C/(6N) on rows that log FLOPs only —
-    the same rule as :meth:`RunTable.from_arrays`."""
-    params = points["params"].to_numpy(dtype=float)
-    tokens = points["tokens"].to_numpy(dtype=float)
-    derived = points["flops"].to_numpy(dtype=float) / (FLOPS_PER_PARAM_TOKEN * params)
-    return {
-        "run": points["run"].astype(str).to_numpy(),
-        "params": params,
-        "tokens": np.where(np.isfinite(tokens), tokens, derived),
-        "loss": points["loss"].to_numpy(dtype=float),
-    }
-
-
-def run_table_from_reduced(reduced: pd.DataFrame) -> RunTable:
-    """``RunTable`` from one-row-per-run data; absent tokens/flops/group columns are all-null."""
-
-    def optional(column: str) -> np.ndarray | None:
-        values = reduced[column].to_numpy(dtype=float)
-        return None if np.isnan(values).all() else values
-
-    group = reduced["group"].to_numpy(dtype=object)
-    has_group = any(g is not None and not (isinstance(g, float) and math.isnan(g)) for g in group)
-    metric = optional("metric") if "metric" in reduced else None
-    return RunTable.from_arrays(
-        metric=metric,
-        params=reduced["params"].to_numpy(dtype=float),
-        loss=reduced["loss"].to_numpy(dtype=float),
-        tokens=optional("tokens"),
-        compute=optional("flops"),
-        run=reduced["run"].to_numpy(dtype=object),
-        group=group if has_group else None,
-    )
-
-
-def load_runs_from_file(path: str, reduction: Reduction = "final") -> RunTable:
-    """Read a CSV/TSV run log from disk with automatic column mapping → one row per run.
+def load_runs_from_file(
+    path: str, reduction: Reduction = "final", at_step: float | None = None
+) -> RunTable:
+    """Read a run log from disk with automatic column mapping → one row per run.
 
     Raises :class:`IngestError` (one-line message: first problem + count of others) when the
-    file is missing, unreadable or invalid.
+    file is missing, unreadable or invalid, or the reduction cannot be made.
     """
     name = Path(path).name
     if reduction not in REDUCTIONS:
-        issue = IngestIssue(name, f"unknown reduction {reduction!r}", " or ".join(REDUCTIONS))
-        raise IngestError(IngestErrors(name, (issue,), 1))
+        raise IngestError(reject(name, f"unknown reduction {reduction!r}", " or ".join(REDUCTIONS)))
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        issue = IngestIssue(name, f"cannot be read ({exc.strerror or exc})", "a readable file")
-        raise IngestError(IngestErrors(name, (issue,), 1)) from exc
+        issue = reject(name, f"cannot be read ({exc.strerror or exc})", "a readable file")
+        raise IngestError(issue) from exc
     parsed = parse_table(name, data)
     if isinstance(parsed, IngestErrors):
         raise IngestError(parsed)
-    return parsed.run_table(reduction)
-
-
-def _quote(value: str) -> str:
-    """Double-quoted, control characters escaped, long values cut at 60 characters."""
-    text = value if len(value) <= 60 else value[:57] + "…"
-    text = text.replace("\\", "\\\\").replace('"', '\\"')
-    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-    return f'"{text}"'
+    try:
+        return parsed.run_table(reduction, at_step)
+    except ReductionError as exc:
+        raise IngestError(reject(name, str(exc))) from None
