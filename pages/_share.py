@@ -331,12 +331,14 @@ def chart_downloads(fig: go.Figure, name: str, title: str, key: str) -> None:
     problem = browser_problem()
     with st.popover("Export chart", icon=":material/download:", key=f"{key}_export"):
         st.download_button(
-            "PNG (2× for slides)", data=lambda: figure_png(fig), file_name=f"{name}.png",
+            "PNG (2× for slides)", data=lambda: figure_png(fig, title=title),
+            file_name=f"{name}.png",
             mime="image/png", on_click="ignore", disabled=problem is not None,
             key=f"{key}_png", icon=":material/image:",
         )  # fmt: skip
         st.download_button(
-            "SVG (vector, for papers)", data=lambda: figure_svg(fig), file_name=f"{name}.svg",
+            "SVG (vector, for papers)", data=lambda: figure_svg(fig, title=title),
+            file_name=f"{name}.svg",
             mime="image/svg+xml", on_click="ignore", disabled=problem is not None,
             key=f"{key}_svg", icon=":material/polyline:",
         )  # fmt: skip
@@ -401,6 +403,10 @@ def fit_report(
     )
 
 
+REPORT_WIDTH, REPORT_HEIGHT = 900, 540
+"""The report's chart in CSS pixels: about the page's width, so its text stays readable."""
+
+
 def report_downloads(make_report: Callable[[], FitReport], fig: go.Figure, name: str,
                      key: str) -> None:  # fmt: skip
     """ "Fit report" downloads (HTML with the chart as SVG, Markdown with a PNG), made on click.
@@ -413,11 +419,11 @@ def report_downloads(make_report: Callable[[], FitReport], fig: go.Figure, name:
             return None, f"Chart not included: {err}"
 
     def html_report() -> bytes:
-        svg, note = chart(figure_svg)
+        svg, note = chart(lambda f: figure_svg(f, width=REPORT_WIDTH, height=REPORT_HEIGHT))
         return fit_report_html(make_report(), svg, note).encode("utf-8")
 
     def markdown_report() -> bytes:
-        png, note = chart(lambda f: figure_png(f, scale=1.5))
+        png, note = chart(lambda f: figure_png(f, REPORT_WIDTH, REPORT_HEIGHT, scale=2))
         return fit_report_markdown(make_report(), png, note).encode("utf-8")
 
     st.download_button(

@@ -47,12 +47,14 @@ CHART_HEIGHT = 560
 
 PRESENTATION_CSS = """<style>
 section[data-testid="stSidebar"], div[data-testid="stSidebarCollapsedControl"],
-header[data-testid="stHeader"], div[data-testid="stToolbar"],
-div[data-testid="stDecoration"] { display: none !important; }
+[data-testid="stExpandSidebarButton"], header[data-testid="stHeader"],
+div[data-testid="stToolbar"], div[data-testid="stDecoration"] { display: none !important; }
 div[data-testid="stMainBlockContainer"] { padding-top: 1.5rem; max-width: 1400px; }
-div[data-testid="stMetricValue"] { font-size: 3.6rem; line-height: 1.1; }
-div[data-testid="stMetricLabel"] p { font-size: 1.3rem; }
 div[data-testid="stMarkdownContainer"] p { font-size: 1.35rem; }
+div[data-testid="stMetricValue"], div[data-testid="stMetricValue"] p {
+  font-size: 4rem; line-height: 1.15; font-weight: 600; }
+div[data-testid="stMetricLabel"] p { font-size: 1.4rem; }
+div[data-testid="stCaptionContainer"] p { font-size: 1.05rem; }
 </style>"""
 """A constant style block (no user text ever goes through ``unsafe_allow_html``): hides the
 sidebar, header and toolbar, and enlarges numbers and text for a projector."""
@@ -151,18 +153,19 @@ if info is None:
 screen = query_value("screen", "fit")
 screen = screen if screen in SCREENS else "fit"
 index = SCREENS.index(screen)
-nav = st.columns([1, 1, 6, 1.4])
-nav[0].button(
+nav = st.container(horizontal=True, vertical_alignment="center")
+nav.button(
     "Previous", icon=":material/arrow_back:", disabled=index == 0, shortcut="Left",
     on_click=go_to, args=(SCREENS[max(index - 1, 0)],), key="present_prev",
 )  # fmt: skip
-nav[1].button(
+nav.button(
     "Next", icon=":material/arrow_forward:", disabled=index == len(SCREENS) - 1,
     shortcut="Right", on_click=go_to, args=(SCREENS[min(index + 1, len(SCREENS) - 1)],),
     key="present_next",
 )  # fmt: skip
-nav[2].caption(f"{index + 1} / {len(SCREENS)} · {SCREEN_TITLES[screen]}")
-nav[3].page_link(
+nav.caption(f"{index + 1} / {len(SCREENS)} · {SCREEN_TITLES[screen]}")
+nav.space("stretch")
+nav.page_link(
     RETURN_PAGES[screen],
     label="Exit presentation",
     icon=":material/close:",

@@ -258,25 +258,34 @@ def browser_is_running() -> bool:
 # ------------------------------------------------------------------------------------ figures
 
 
-def export_template(fig: go.Figure, theme: str = "light") -> go.Figure:
-    """A copy of ``fig`` with an explicit plotly template, so the file looks the same anywhere.
+def export_template(fig: go.Figure, theme: str = "light", title: str | None = None) -> go.Figure:
+    """A copy of ``fig`` with an explicit plotly template (and ``title`` above the plot), so the
+    file looks the same anywhere.
 
     In the app, ``st.plotly_chart`` themes figures; an exported file has no app around it.
+    plotly.js reads titles as a small HTML subset, so ``title`` (it may hold a dataset's name)
+    is HTML-escaped and shows exactly as written.
     """
     if theme not in TEMPLATES:
         raise ValueError(f"theme must be one of {sorted(TEMPLATES)}, got {theme!r}")
     out = go.Figure(fig)
     out.update_layout(template=TEMPLATES[theme])
+    if title:
+        out.update_layout(
+            title={"text": html.escape(title), "x": 0.01, "xanchor": "left", "y": 0.98},
+            margin={"t": max(out.layout.margin.t or 0, 90)},
+        )
     return out
 
 
-def _image(fig: go.Figure, fmt: str, width: int, height: int, scale: float, theme: str) -> bytes:
+def _image(fig: go.Figure, fmt: str, width: int, height: int, scale: float, theme: str,
+           title: str | None) -> bytes:  # fmt: skip
     if width <= 0 or height <= 0 or scale <= 0:
         raise ValueError(
             f"width, height and scale must be positive, got {width}, {height}, {scale}"
         )
     opts = {"format": fmt, "width": int(width), "height": int(height), "scale": float(scale)}
-    return _SESSION.render(export_template(fig, theme).to_dict(), opts)
+    return _SESSION.render(export_template(fig, theme, title).to_dict(), opts)
 
 
 def figure_png(
@@ -285,16 +294,21 @@ def figure_png(
     height: int = DEFAULT_HEIGHT,
     scale: float = DEFAULT_SCALE,
     theme: str = "light",
+    title: str | None = None,
 ) -> bytes:
     """PNG bytes of ``fig``: ``width·scale`` × ``height·scale`` pixels (browser rendering)."""
-    return _image(fig, "png", width, height, scale, theme)
+    return _image(fig, "png", width, height, scale, theme, title)
 
 
 def figure_svg(
-    fig: go.Figure, width: int = DEFAULT_WIDTH, height: int = DEFAULT_HEIGHT, theme: str = "light"
+    fig: go.Figure,
+    width: int = DEFAULT_WIDTH,
+    height: int = DEFAULT_HEIGHT,
+    theme: str = "light",
+    title: str | None = None,
 ) -> bytes:
     """SVG bytes of ``fig`` (vector: for papers; browser rendering)."""
-    return _image(fig, "svg", width, height, 1.0, theme)
+    return _image(fig, "svg", width, height, 1.0, theme, title)
 
 
 def figure_html(fig: go.Figure, title: str, theme: str = "light") -> bytes:

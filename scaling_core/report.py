@@ -180,7 +180,11 @@ def regimes_headline(flags: Sequence, n_series: int) -> Headline:
             title="Regimes",
             value="Power law throughout",
             interval="",
-            sentence=f"No flags: all {n_series} series scale as a power law over their range.",
+            sentence=(
+                "No flags: the series scales as a power law over its whole range."
+                if n_series == 1
+                else f"No flags: all {n_series} series scale as a power law over their range."
+            ),
         )
     others = len(flags) - 1
     return Headline(

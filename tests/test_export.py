@@ -77,6 +77,24 @@ def test_svg_parses_as_xml_with_an_svg_root(figure: go.Figure) -> None:
 
 
 @needs_browser
+def test_a_hostile_title_shows_as_written_and_stays_text(figure: go.Figure) -> None:
+    svg = export.figure_svg(figure, width=500, height=300, title=f"Fit of <b>{HOSTILE}</b>")
+    root = ET.fromstring(svg)
+    texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert f"Fit of <b>{HOSTILE}</b>" in texts  # plotly did not read it as markup
+    assert not list(root.iter("{http://www.w3.org/2000/svg}script"))
+
+
+def test_export_template_sets_the_theme_and_escapes_the_title(figure: go.Figure) -> None:
+    out = export.export_template(figure, "dark", title="<i>x</i>")
+    assert out.layout.title.text == "&lt;i&gt;x&lt;/i&gt;"
+    assert out.layout.template.layout.paper_bgcolor == "rgb(17,17,17)"
+    assert figure.layout.title.text is None  # the page's figure is untouched
+    with pytest.raises(ValueError, match="theme"):
+        export.export_template(figure, "sepia")
+
+
+@needs_browser
 def test_the_browser_is_reused_and_renders_are_thread_safe(figure: go.Figure) -> None:
     export.figure_png(figure, width=200, height=100, scale=1)
     first = export._SESSION._kaleido
