@@ -255,10 +255,17 @@ def load_runs(args: argparse.Namespace) -> RunTable:
                     args.dataset, reduction=args.reduction, workspace=args.workspace
                 )
         except (StoreError, KeyError) as err:
-            raise CliError(str(err).strip("'\"")) from None
+            raise CliError(_store_message(err)) from None
     if args.drop_highest_loss >= runs.n:
         raise CliError(f"--drop-highest-loss {args.drop_highest_loss} would leave no runs")
     return runs.without_highest_loss(args.drop_highest_loss)
+
+
+def _store_message(err: Exception) -> str:
+    """A store error's message; a bare KeyError's quotes removed (``str(KeyError)`` adds them)."""
+    from scaling_core.store import StoreError
+
+    return str(err) if isinstance(err, StoreError) else str(err).strip("'\"")
 
 
 def _fit(args: argparse.Namespace) -> tuple[Law, RunTable, Any, Any]:
@@ -328,7 +335,7 @@ def load_points(args: argparse.Namespace) -> dict[str, np.ndarray]:
             with Store.open(args.store) as store:
                 points = store.load_points(args.dataset, workspace=args.workspace)
         except (StoreError, KeyError) as err:
-            raise CliError(str(err).strip("'\"")) from None
+            raise CliError(_store_message(err)) from None
     return curve_arrays(points)
 
 
@@ -555,7 +562,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
                 mode=args.mode,
             )
     except (StoreError, KeyError) as err:
-        raise CliError(str(err).strip("'\"")) from None
+        raise CliError(_store_message(err)) from None
     return {
         "dataset": info.name,
         "runs": info.n_runs,
@@ -578,7 +585,7 @@ def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
             infos = store.list_datasets(workspace=args.workspace)
             workspaces = store.list_workspaces()
     except (StoreError, KeyError) as err:
-        raise CliError(str(err).strip("'\"")) from None
+        raise CliError(_store_message(err)) from None
     return {
         "workspace": args.workspace,
         "workspaces": workspaces,

@@ -177,3 +177,159 @@ def test_plan_method_1_needs_curves_and_uses_them(capsys: pytest.CaptureFixture[
     proc = run_cli("plan", CHINCHILLA, "--compute", "1e21", "--method", "1")
     assert proc.returncode == 2
     assert "step-level training curves" in proc.stderr
+
+
+# -- stored datasets: ingest, datasets, --dataset -----------------------------------------------
+
+IMPORTERS = ROOT / "tests" / "fixtures" / "importers"
+
+
+def test_ingest_json_contract_and_idempotence(tmp_path: Path) -> None:
+    import hashlib
+
+    store = str(tmp_path / "s.duckdb")
+    first = run_cli("ingest", EXAMPLE, "--dataset", "example", "--store", store, "--json")
+    assert first.returncode == 0, first.stderr
+    out = json.loads(first.stdout)
+    assert {"dataset", "runs", "rows", "sha256", "created"} <= set(out)
+    assert out["dataset"] == "example" and out["created"] is True
+    assert (out["runs"], out["rows"]) == (26, 260)
+    assert out["sha256"] == hashlib.sha256(Path(EXAMPLE).read_bytes()).hexdigest()
+    assert out["warnings"] == []
+    again = run_cli("ingest", EXAMPLE, "--dataset", "example", "--store", store, "--json")
+    assert json.loads(again.stdout)["created"] is False
+    listed = run_cli("datasets", "--store", store, "--json")
+    datasets = json.loads(listed.stdout)["datasets"]
+    assert [(d["name"], d["runs"], d["rows"]) for d in datasets] == [("example", 26, 260)]
+
+
+def test_ingest_of_a_bad_file_exits_2_in_one_line_and_leaves_the_store_unchanged(
+    tmp_path: Path,
+) -> None:
+    store = str(tmp_path / "s.duckdb")
+    assert run_cli("ingest", EXAMPLE, "--dataset", "example", "--store", store).returncode == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("run,params,tokens,loss\na,1e8,2e9,3.0\nb,abc,4e9,2.8\n")
+    proc = run_cli("ingest", str(bad), "--dataset", "bad", "--store", store, "--json")
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    for needle in ("bad.csv", "row 3", '"params"', '"abc"'):
+        assert needle in lines[0]
+    listed = json.loads(run_cli("datasets", "--store", store, "--json").stdout)
+    assert [d["name"] for d in listed["datasets"]] == ["example"]
+
+
+def test_fit_plan_and_diagnose_read_a_stored_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "s.duckdb")
+    run_json(capsys, "ingest", CHINCHILLA, "--dataset", "chin", "--store", store)
+    from_file = run_json(capsys, "fit", CHINCHILLA, "--drop-highest-loss", "5")
+    stored = run_json(
+        capsys, "fit", "--dataset", "chin", "--store", store, "--drop-highest-loss", "5"
+    )
+    assert stored["params"] == pytest.approx(from_file["params"], rel=1e-9)
+    plan = run_json(capsys, "plan", "--dataset", "chin", "--store", store, "--compute", "1e22")
+    assert plan["params_opt"] > 0
+    diagnosis = run_json(capsys, "diagnose", "--dataset", "chin", "--store", store)
+    assert diagnosis["n_runs"] == 245
+    proc = run_cli("fit", "--dataset", "nope", "--store", store)
+    assert proc.returncode == 2 and "no dataset is named 'nope'" in proc.stderr
+
+
+def test_ingest_modes_and_workspaces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = str(tmp_path / "s.duckdb")
+    first = tmp_path / "first.csv"
+    first.write_text("run,params,tokens,step,loss\na,1e8,1e9,100,3.0\nb,2e8,1e9,100,2.9\n")
+    more = tmp_path / "more.csv"
+    more.write_text("run,params,tokens,step,loss\na,1e8,2e9,200,2.8\nc,4e8,1e9,100,2.7\n")
+    run_json(capsys, "ingest", str(first), "--dataset", "log", "--store", store)
+    appended = run_json(
+        capsys, "ingest", str(more), "--dataset", "log", "--store", store, "--mode", "append"
+    )
+    assert (appended["rows"], appended["runs"], appended["sources"]) == (4, 3, 2)
+    assert appended["created"] is True
+    replaced = run_json(
+        capsys, "ingest", str(more), "--dataset", "log", "--store", store, "--mode", "replace"
+    )
+    assert (replaced["rows"], replaced["sources"]) == (2, 1)
+    third = tmp_path / "third.csv"
+    third.write_text("run,params,tokens,loss\na,1e8,1e9,3.0\nb,2e8,1e9,2.9\nc,4e8,1e9,2.8\n")
+    run_json(
+        capsys, "ingest", str(third), "--dataset", "log", "--store", store, "--workspace", "team"
+    )
+    team = run_json(capsys, "datasets", "--store", store, "--workspace", "team")
+    assert [d["rows"] for d in team["datasets"]] == [3]
+    assert team["workspaces"] == ["default", "team"]
+    fit_team = run_json(
+        capsys, "fit", "--dataset", "log", "--store", store, "--workspace", "team",
+        "--law", "power_nofloor", "--x", "params",
+    )  # fmt: skip
+    assert fit_team["n_points"] == 3
+    proc = run_cli("ingest", str(first), "--dataset", "log", "--store", store)
+    assert proc.returncode == 2 and "already exists" in proc.stderr
+
+
+def test_ingest_an_export_directory_is_idempotent(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.duckdb")
+    mlruns = str(IMPORTERS / "mlruns")
+    first = run_cli("ingest", mlruns, "--dataset", "mlflow", "--store", store, "--json")
+    assert first.returncode == 0, first.stderr
+    out = json.loads(first.stdout)
+    assert out["created"] is True and out["runs"] > 0
+    again = json.loads(
+        run_cli("ingest", mlruns, "--dataset", "mlflow", "--store", store, "--json").stdout
+    )
+    assert again["created"] is False and again["sha256"] == out["sha256"]
+
+
+def test_ingest_warnings_are_listed_and_strict_makes_them_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    import scaling_core.ingest as ingest
+
+    real = ingest.parse_table
+    issue = ingest.IngestIssue("example_runs.csv", "looks odd", "a plausible value", 5, "loss")
+
+    def with_warning(filename: str, data: bytes, *args: object, **kwargs: object) -> object:
+        return dataclasses.replace(real(filename, data, *args, **kwargs), warnings=(issue,))
+
+    monkeypatch.setattr(ingest, "parse_table", with_warning)
+    store = str(tmp_path / "s.duckdb")
+    out = run_json(capsys, "ingest", EXAMPLE, "--dataset", "example", "--store", store)
+    assert out["warnings"] == [issue.message()]
+    assert main(["ingest", EXAMPLE, "--dataset", "strict", "--store", store, "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert "looks odd" in err and "--strict" in err and len(err.strip().splitlines()) == 1
+    assert [d["name"] for d in run_json(capsys, "datasets", "--store", store)["datasets"]] == [
+        "example"
+    ]
+
+
+def test_a_locked_store_is_a_clear_cli_error(tmp_path: Path) -> None:
+    import os
+    import textwrap
+
+    path = tmp_path / "locked.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, duckdb
+            connection = duckdb.connect({str(path)!r})
+            print("ready", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ},
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        proc = run_cli("datasets", "--store", str(path), "--json")
+        assert proc.returncode == 2
+        assert "open in another Scalescope process" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
