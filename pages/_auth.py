@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit import config
 from streamlit.errors import StreamlitSecretNotFoundError
 
 from scaling_core.access import (
@@ -49,7 +50,9 @@ def read_secrets() -> dict[str, Any]:
     try:
         return st.secrets.to_dict()
     except StreamlitSecretNotFoundError as err:
-        present = [p for p in st.get_option("secrets.files") if Path(p).exists()]
+        # The same lookup Streamlit's secrets loader makes (``streamlit.config``, not the
+        # ``st.get_option`` alias, so a patched configuration is seen by both).
+        present = [p for p in config.get_option("secrets.files") if Path(p).exists()]
         if present:
             raise AccessConfigError(f"{present[0]} cannot be read: {err}") from None
         return {}

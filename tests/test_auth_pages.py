@@ -337,3 +337,28 @@ def _forced_delete(user: dict[str, Any] | None, **query: str) -> AppTest:
     for key, value in query.items():
         at.query_params[key] = value
     return at
+
+
+# -- reading the secrets ----------------------------------------------------------------------
+
+
+def test_an_unreadable_secrets_file_closes_access_instead_of_opening_local_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.runtime.secrets import Secrets
+    from streamlit.testing.v1.util import patch_config_options
+
+    from pages._auth import read_secrets
+    from scaling_core.access import AccessConfigError
+
+    broken = tmp_path / "secrets.toml"
+    broken.write_text('[auth\nredirect_uri = "x"\n', encoding="utf-8")
+    monkeypatch.setattr(st, "secrets", Secrets())
+    with (
+        patch_config_options({"secrets.files": [str(broken)]}),
+        pytest.raises(AccessConfigError, match=r"secrets\.toml cannot be read"),
+    ):
+        read_secrets()
+    monkeypatch.setattr(st, "secrets", Secrets())
+    with patch_config_options({"secrets.files": [str(tmp_path / "absent.toml")]}):
+        assert read_secrets() == {}  # no file at all: the local default
