@@ -307,15 +307,17 @@ def _role(header: str) -> str | None:
 def suggest_mapping(headers: tuple[str, ...] | list[str]) -> dict[str, str]:
     """Guess ``{canonical column: user header}`` from header spellings.
 
-    Each header maps to at most one canonical column; exact spellings win over logged paths
-    (``train/loss``), which win over tracker-internal names starting with ``_`` (W&B's
-    ``_step``); among equals the first header wins. If no header means ``loss`` the
-    validation loss is fitted, else the training loss.
+    Each header maps to at most one canonical column; plain spellings win over logged paths
+    (``train/loss``, ``trainer/global_step``), which win over tracker-internal names starting
+    with ``_`` (W&B's ``_step``); among equals the first header wins. If no header means
+    ``loss`` the validation loss is fitted, else the training loss.
     """
     mapping: dict[str, str] = {}
     passes = (
-        lambda h: None if h.startswith("_") else _SYNONYM_LOOKUP.get(_normalise_header(h)),
-        lambda h: None if h.startswith("_") else _path_role(h),
+        lambda h: (
+            None if h.startswith("_") or "/" in h else _SYNONYM_LOOKUP.get(_normalise_header(h))
+        ),
+        lambda h: None if h.startswith("_") else _role(h),
         _role,
     )
     for guess in passes:

@@ -285,9 +285,9 @@ def check_run_params(rows: Rows, errors: Collector) -> None:
 
 def _equal_rows(rows: Rows, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Whether rows ``a[k]`` and ``b[k]`` agree on every mapped column (NaN equals NaN)."""
-    same = rows.codes[a] == rows.codes[b]
+    same = np.ones(a.size, bool)
     for canonical in rows.mapping:
-        if canonical in ("run", "loss"):
+        if canonical == "loss":
             continue
         values = rows.columns[canonical]
         if values.dtype == object:
@@ -439,7 +439,7 @@ def _resumed_or_duplicated(
         members = by_run[bounds[code] : bounds[code + 1]]
         steps = np.where(np.isfinite(step[members]), step[members], -np.inf)
         reach = np.maximum.accumulate(steps)
-        restarts = np.flatnonzero(steps[1:] <= reach[:-1]) + 1
+        restarts = np.flatnonzero(steps[1:] <= steps[:-1]) + 1  # the step goes back
         segment_ends = np.append(restarts[1:], steps.size)
         for start, end in zip(restarts.tolist(), segment_ends.tolist(), strict=True):
             if steps[start:end].max() <= reach[start - 1]:

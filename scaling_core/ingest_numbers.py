@@ -236,7 +236,8 @@ def _classify_strings(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         letters = pc.utf8_upper(pc.struct_field(parts, "suf").filter(pa.array(suffixed)))
         factors = np.array(list(SUFFIXES.values()))
         codes = pc.index_in(letters, pa.array(list(SUFFIXES))).to_numpy(zero_copy_only=False)
-        values[suffixed] = numbers * factors[codes.astype(np.int64)]
+        with np.errstate(over="ignore"):  # 1e308T: overflow, judged below as not finite
+            values[suffixed] = numbers * factors[codes.astype(np.int64)]
         verdicts[suffixed] = SUFFIXED
     overflow = np.isin(verdicts, (OK, SUFFIXED)) & ~np.isfinite(values)
     verdicts[overflow] = NOT_FINITE

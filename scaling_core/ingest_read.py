@@ -209,13 +209,12 @@ def _too_many_columns(filename: str, count: int, what: str = "columns") -> Inges
     )
 
 
-def _long_field(filename: str, row: int, column: str | None = None) -> IngestErrors:
+def _long_field(filename: str, row: int) -> IngestErrors:
     return reject(
         filename,
         f"has a field longer than {MAX_FIELD_CHARS:,} characters",
         "cells of ordinary length (names and numbers); is a quote left open?",
         row=row,
-        column=column,
     )
 
 
@@ -385,13 +384,12 @@ def _arrow_utf8(
     rows = _row_numbers(buffer, table.num_rows, quoted)
     if rows is None:
         return None
-    for position, header in enumerate(headers):
-        column = table.column(position)
+    for column in table.columns:
         if (pc.max(pc.binary_length(column)).as_py() or 0) > MAX_FIELD_CHARS:
             lengths = pc.utf8_length(column).to_numpy(zero_copy_only=False)
             long = np.flatnonzero(lengths > MAX_FIELD_CHARS)
             if long.size:
-                return _long_field(filename, int(rows[long[0]]), header)
+                return _long_field(filename, int(rows[long[0]]))  # as the csv module says
     columns = {h: RawColumn("arrow", table.column(i)) for i, h in enumerate(headers)}
     return RawTable(filename, headers, columns, rows, delimiter=delimiter, encoding=encoding)
 
