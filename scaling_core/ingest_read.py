@@ -115,7 +115,9 @@ def _binary_kind(data: bytes) -> tuple[str, str] | None:
         return None
     head = data[:8192]
     if b"\x00" in head:
-        if head[1::2].count(0) > len(head) // 4 or head[0::2].count(0) > len(head) // 4:
+        odd, even = head[1::2].count(0), head[0::2].count(0)
+        half = len(head) / 2  # UTF-16 of ASCII: NUL in every other byte and only there
+        if max(odd, even) > 0.4 * half and min(odd, even) < 0.05 * half:
             return (
                 "looks like UTF-16 text without a byte-order mark",
                 "UTF-8 text (save the file as CSV UTF-8)",
@@ -466,7 +468,8 @@ def _read_json_lines(filename: str, text: str, encoding: str) -> RawTable | Inge
         try:
             value = json.loads(line)
         except (ValueError, RecursionError) as exc:
-            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)[:80]
+            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            detail = detail if len(detail) <= 80 else detail[:79] + "…"
             if number == len(lines) and records:  # the writer stopped mid-record
                 warnings.append(
                     IngestIssue(
