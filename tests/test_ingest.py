@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -411,6 +412,74 @@ def test_any_bytes_give_a_table_or_errors_never_an_exception(data: bytes) -> Non
     if isinstance(result, IngestErrors):
         assert result.total >= 1
         assert result.summary().startswith("fuzz.csv")
+    else:
+        runs = result.run_table("final")
+        assert np.isfinite(runs.params).all() and (runs.params > 0).all()
+        assert np.isfinite(runs.loss).all() and (runs.loss > 0).all()
+
+
+def _parquet_prefix() -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"params": [1e8, 2e8], "tokens": [2e9, 4e9], "loss": [2.5, 2.4]}), sink)
+    return sink.getvalue()
+
+
+_PARQUET = _parquet_prefix()
+_JSON_ALPHABET = '{}[]":,. 0123456789eE+-truefalsnul\\n\xe9paramstokensloss_/'
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(
+        # damaged Parquet: a real file cut, overwritten or extended at random places
+        st.tuples(st.integers(0, len(_PARQUET)), st.binary(max_size=40)).map(
+            lambda cut: _PARQUET[: cut[0]] + cut[1]
+        ),
+        st.tuples(st.integers(0, len(_PARQUET) - 1), st.binary(min_size=1, max_size=8)).map(
+            lambda hit: _PARQUET[: hit[0]] + hit[1] + _PARQUET[hit[0] + len(hit[1]) :]
+        ),
+        st.binary(max_size=200).map(lambda tail: b"PAR1" + tail),
+    ),
+)
+def test_damaged_parquet_gives_a_table_or_errors_never_an_exception(data: bytes) -> None:
+    result = parse_table("fuzz.parquet", data)
+    assert isinstance(result, ParsedTable | IngestErrors)
+    if isinstance(result, IngestErrors):
+        assert result.summary().startswith("fuzz.parquet")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.text(_JSON_ALPHABET, max_size=300),
+        st.lists(
+            st.dictionaries(
+                st.sampled_from(["params", "tokens", "loss", "run", "step", "eval/loss", "a.b"]),
+                st.recursive(
+                    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=5),
+                    lambda inner: (
+                        st.lists(inner, max_size=3)
+                        | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+                    ),
+                    max_leaves=6,
+                ),
+                max_size=6,
+            ),
+            max_size=6,
+        ).map(lambda records: "\n".join(json.dumps(r) for r in records)),
+    ).map(str.encode)
+)
+def test_any_json_lines_give_a_table_or_errors_never_an_exception(data: bytes) -> None:
+    result = parse_table("fuzz.jsonl", data)
+    assert isinstance(result, ParsedTable | IngestErrors)
+    if isinstance(result, IngestErrors):
+        assert result.total >= 1
+        assert result.summary().startswith("fuzz.jsonl")
     else:
         runs = result.run_table("final")
         assert np.isfinite(runs.params).all() and (runs.params > 0).all()
