@@ -195,10 +195,17 @@ class _RenderSession:
     def _arm_idle_timer(self) -> None:
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        timer = threading.Timer(IDLE_SECONDS, self.close)
+        timer = threading.Timer(IDLE_SECONDS, lambda: self._close_if_idle(timer))
         timer.daemon = True
         timer.start()
         self._idle_timer = timer
+
+    def _close_if_idle(self, timer: threading.Timer) -> None:
+        """The idle timer fired: close, unless a render re-armed the timer meanwhile (the
+        timer may have fired while that render held the lock)."""
+        with self._lock:
+            if self._idle_timer is timer:
+                self.close()
 
     def render(self, fig: dict, opts: dict) -> bytes:
         """Bytes of ``fig`` (a figure dict) in ``opts["format"]``; opens the browser if needed."""

@@ -232,3 +232,15 @@ def test_predictions_csv_is_spreadsheet_safe_and_keeps_numbers() -> None:
     assert rows[1][2] == '\'=HYPERLINK("http://evil","x")'
     assert float(rows[1][1]) == pytest.approx(float(table["predicted_loss"][0]), rel=1e-15)
     assert len(rows) == 5
+
+
+@needs_browser
+def test_an_idle_browser_is_closed(monkeypatch: pytest.MonkeyPatch, figure: go.Figure) -> None:
+    monkeypatch.setattr(export, "IDLE_SECONDS", 0.5)
+    export.figure_png(figure, width=100, height=100, scale=1)
+    assert export.browser_is_running()
+    for _ in range(100):  # the idle timer closes it (closing takes a moment on a busy machine)
+        if not export.browser_is_running():
+            break
+        threading.Event().wait(0.2)
+    assert not export.browser_is_running()
