@@ -58,9 +58,10 @@ DEFAULT_RESAMPLES = 200
 
 DATASET_SCOPED_KEYS = (
     "drop", "plan_drop", "iso_exclude", "target_loss", "unique_tokens", "excl", "reg_series",
+    "reg_excl_initial", "reg_excl_saturated",
 )  # fmt: skip
 """Widget keys whose values only make sense for one dataset: reset when the dataset changes."""
-DATASET_SCOPED_QUERY = ("drop", "excl")
+DATASET_SCOPED_QUERY = ("drop", "excl", "rseries", "rexcl")
 """URL settings reset with the dataset (the dataset's own default applies)."""
 WORKSPACE_KEY = "workspace"
 """Session-state key of the chosen workspace."""
