@@ -537,6 +537,8 @@ def _numeric_cells(
         return column.cell(position)
 
     def report(mask: np.ndarray, problem: str | object, value: bool = True) -> None:
+        if not mask.any():
+            return
         bad = positions[np.flatnonzero(mask)]
         errors.cells(bad, problem, expected, header, cell if value else None)  # type: ignore[arg-type]
 
@@ -583,15 +585,16 @@ def _text_cells(
     if positions.size < codes.size:
         codes = codes[positions]
     lengths = np.fromiter((len(name) for name in names.tolist()), np.int64, names.size)
-    too_long = np.flatnonzero(lengths[codes] > MAX_NAME_CHARS)
-    errors.cells(
-        positions[too_long],
-        lambda p: f"is a name of {len(column.cell(p)):,} characters",
-        f"a {canonical} name of at most {MAX_NAME_CHARS:,} characters",
-        header,
-        column.cell,
-    )
-    if canonical == "run":
+    if (lengths > MAX_NAME_CHARS).any():  # judged on the distinct names, then located
+        too_long = np.flatnonzero(lengths[codes] > MAX_NAME_CHARS)
+        errors.cells(
+            positions[too_long],
+            lambda p: f"is a name of {len(column.cell(p)):,} characters",
+            f"a {canonical} name of at most {MAX_NAME_CHARS:,} characters",
+            header,
+            column.cell,
+        )
+    if canonical == "run" and (lengths == 0).any():
         empty = np.flatnonzero(lengths[codes] == 0)
         errors.cells(positions[empty], "the run name is empty", "a run name on every row", header)
     return codes, names
@@ -658,9 +661,11 @@ def validate_table(
     if errors.total:
         return errors.result()
 
+    unmapped = np.full(n, np.nan)  # one read-only array shared by every unmapped column
+    unmapped.flags.writeable = False
     for canonical in POINT_COLUMNS[1:]:
         if canonical not in columns and canonical not in _TEXT_COLUMNS:
-            columns[canonical] = np.full(n, np.nan)
+            columns[canonical] = unmapped
     if "run" in texts:
         codes, names = texts["run"]
         columns["run"] = names[codes]

@@ -352,14 +352,14 @@ def _arrow_utf8(
     raw = bytes(buffer[:65536])
     end = raw.find(b"\n")
     header_line = raw if end < 0 else raw[:end]
-    if end < 0 or b'"' in header_line or not header_line.strip():
-        return None
+    if end < 0 or not header_line.strip() or header_line.count(b'"') % 2:
+        return None  # no line break, a blank first line, or a header cell spanning lines
     try:
         header_text = header_line.decode("utf-8").rstrip("\r")
     except UnicodeDecodeError:
         return "latin-1" if encoding == "utf-8" else None
     delimiter = _sniff_delimiter(raw.decode("utf-8", errors="replace"))
-    raw_headers = header_text.split(delimiter)
+    raw_headers = next(csv.reader([header_text], delimiter=delimiter))  # R quotes headers
     if len(raw_headers) > MAX_COLUMNS or len(raw_headers) < 2:
         return None
     headers = _unique_headers(raw_headers)
