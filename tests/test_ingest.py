@@ -453,7 +453,7 @@ def test_damaged_parquet_gives_a_table_or_errors_never_an_exception(data: bytes)
         assert result.summary().startswith("fuzz.parquet")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.one_of(
         st.text(_JSON_ALPHABET, max_size=300),
