@@ -334,7 +334,7 @@ def _arrow_delimited(filename: str, data: bytes) -> RawTable | IngestErrors | No
     if b"\x00" in data[:8192]:
         return None
     if data.startswith(codecs.BOM_UTF8):
-        return _arrow_utf8(filename, memoryview(data)[3:], "utf-8-sig")
+        return _arrow_utf8(filename, data[len(codecs.BOM_UTF8) :], "utf-8-sig")
     result = _arrow_utf8(filename, data, "utf-8")
     if result == "latin-1":
         result = _arrow_utf8(filename, data.decode("latin-1").encode("utf-8"), "latin-1")
@@ -342,14 +342,14 @@ def _arrow_delimited(filename: str, data: bytes) -> RawTable | IngestErrors | No
 
 
 def _arrow_utf8(
-    filename: str, buffer: bytes | memoryview, encoding: str
+    filename: str, buffer: bytes, encoding: str
 ) -> RawTable | IngestErrors | str | None:
     """Read UTF-8 ``buffer``; ``"latin-1"`` when it is not valid UTF-8, ``None`` to decline."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from pyarrow import csv as pacsv
 
-    raw = bytes(buffer[:65536])
+    raw = buffer[:65536]
     end = raw.find(b"\n")
     header_line = raw if end < 0 else raw[:end]
     if end < 0 or not header_line.strip() or header_line.count(b'"') % 2:
@@ -396,14 +396,13 @@ def _arrow_utf8(
     return RawTable(filename, headers, columns, rows, delimiter=delimiter, encoding=encoding)
 
 
-def _row_numbers(buffer: bytes | memoryview, n_rows: int, quoted: bool) -> np.ndarray | None:
+def _row_numbers(data: bytes, n_rows: int, quoted: bool) -> np.ndarray | None:
     """Spreadsheet row of each record pyarrow returned, or ``None`` when it cannot be exact.
 
     Exact when every record is one line: then either no line is blank (rows 2…n+1) or the
     blank lines (which pyarrow skips) can be found by position. Quoted line breaks or lone
     carriage returns make line and record numbers differ: the Python reader then counts.
     """
-    data = bytes(buffer) if isinstance(buffer, memoryview) else buffer
     carriage = data.count(b"\r") if b"\r" in data else 0
     if carriage and carriage != data.count(b"\r\n"):
         return None
