@@ -30,7 +30,8 @@ Tables (layout version in ``schema_version``; older files are migrated on open):
 - ``points``      — the validated step-level rows in schema units (params/tokens counts, flops
   in FLOPs, losses in nats). ``ord`` orders rows within a dataset across appended files;
   ``row_number`` is the spreadsheet row in its own file.
-- ``runs``        — one row per (dataset, run): parameter count, group, first row, row count.
+- ``runs``        — one row per (dataset, run): parameter count, group, first row, row count,
+  first and last position (step, or row order without steps) — what the curves query needs.
 - ``mappings``    — saved column mappings (and units) per workspace, keyed by the header list.
 - ``write_lock``  — one row bumped by every write transaction (see above).
 """
@@ -166,9 +167,33 @@ _SCHEMA: tuple[str, ...] = (
         dataset_id VARCHAR NOT NULL,
         run VARCHAR NOT NULL,
         params DOUBLE NOT NULL,
-        grp VARCHAR,
         first_ord BIGINT NOT NULL,
-        n_points BIGINT NOT NULL
+        n_points BIGINT NOT NULL,
+        lo DOUBLE NOT NULL,
+        hi DOUBLE NOT NULL,
+        final_tokens DOUBLE,
+        final_flops DOUBLE,
+        final_loss DOUBLE NOT NULL,
+        final_grp VARCHAR,
+        final_metric DOUBLE,
+        best_tokens DOUBLE,
+        best_flops DOUBLE,
+        best_loss DOUBLE NOT NULL,
+        best_grp VARCHAR,
+        best_metric DOUBLE
+    )""",
+    """CREATE TABLE IF NOT EXISTS curves (
+        dataset_id VARCHAR NOT NULL,
+        run VARCHAR NOT NULL,
+        first_ord BIGINT NOT NULL,
+        ord BIGINT NOT NULL,
+        pos DOUBLE NOT NULL,
+        step DOUBLE,
+        tokens DOUBLE,
+        flops DOUBLE,
+        loss DOUBLE NOT NULL,
+        params DOUBLE NOT NULL,
+        grp VARCHAR
     )""",
     """CREATE TABLE IF NOT EXISTS mappings (
         workspace VARCHAR NOT NULL,
@@ -213,9 +238,6 @@ _MIGRATE_TO_V3: tuple[str, ...] = (
                p.tokens, p.flops, p.loss, p.train_loss, p.val_loss, p.step, p.batch_size,
                p.learning_rate, p.grp, p.metric
         FROM points_v2 p JOIN id_map_v3 m ON m.old_id = p.dataset_id""",
-    """INSERT INTO runs
-        SELECT dataset_id, run, arg_min(params, ord), arg_min(grp, ord), min(ord), count(*)
-        FROM points GROUP BY dataset_id, run""",
     "DROP TABLE points_v2",
     "DROP TABLE sources_v2",
     "DROP TABLE datasets_v2",
@@ -223,8 +245,9 @@ _MIGRATE_TO_V3: tuple[str, ...] = (
     "DROP SEQUENCE IF EXISTS dataset_ids",
 )
 """Version 2 → 3 in place: old tables renamed, v3 tables created and filled (old BIGINT ids
-mapped to uuids made in Python, through ``id_map_v3``), old tables dropped. All in the opening
-transaction: a crash half-way leaves the version-2 file as it was."""
+mapped to uuids made in Python, through ``id_map_v3``), old tables dropped; then each dataset's
+``runs`` and ``curves`` are derived (:data:`_DERIVE`). All in the opening transaction: a crash
+half-way leaves the version-2 file as it was."""
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE points ADD COLUMN IF NOT EXISTS metric DOUBLE",),
@@ -247,70 +270,79 @@ _SELECT_DATASET = (
 _PICKED = "{'params': params, 'tokens': tokens, 'flops': flops, 'loss': loss, 'grp': grp, " \
     "'metric': metric}"  # fmt: skip
 
-_REDUCE_SQL: dict[str, str] = {
-    # final: each run's row with the largest step (no step = earliest; ties: the later row).
+_STORED_REDUCTION: dict[str, str] = {
+    reduction: f"""
+        SELECT run, params, {reduction}_tokens, {reduction}_flops, {reduction}_loss,
+               {reduction}_grp, {reduction}_metric
+        FROM runs WHERE dataset_id = ? ORDER BY first_ord"""
+    for reduction in REDUCTIONS
+}
+"""``final`` and ``best`` read from ``runs``, where every write stores them (see
+:data:`_DERIVE`): opening a 10M-point dataset reads one row per run, not the points."""
+
+_AT_STEP_SQL: dict[str, str] = {
+    # final: each run's row with the largest step ≤ S (ties: the later row).
     "final": f"""
         SELECT run, pick.params, pick.tokens, pick.flops, pick.loss, pick.grp, pick.metric
         FROM (
             SELECT run, min(ord) AS first_ord,
-                   arg_max({_PICKED}, (coalesce(step, '-inf'::DOUBLE), ord))
-                       FILTER (WHERE ? IS NULL OR step <= ?) AS pick
+                   arg_max({_PICKED}, (step, ord)) FILTER (WHERE step <= ?) AS pick
             FROM points WHERE dataset_id = ?
             GROUP BY run
         ) WHERE pick IS NOT NULL ORDER BY first_ord""",
-    # best: each run's lowest-loss row (ties: the earlier row).
+    # best: each run's lowest-loss row among those with a step ≤ S (ties: the earlier row).
     "best": f"""
         SELECT run, pick.params, pick.tokens, pick.flops, pick.loss, pick.grp, pick.metric
         FROM (
             SELECT run, min(ord) AS first_ord,
-                   arg_min({_PICKED}, (loss, ord)) FILTER (WHERE ? IS NULL OR step <= ?) AS pick
+                   arg_min({_PICKED}, (loss, ord)) FILTER (WHERE step <= ?) AS pick
             FROM points WHERE dataset_id = ?
             GROUP BY run
         ) WHERE pick IS NOT NULL ORDER BY first_ord""",
 }
-"""Per-run reductions as grouped ``arg_max``/``arg_min`` (hash aggregates, no sort of the
-points); the same choice as ``ingest.run_table_from_columns`` makes with numpy. Parameters:
-``at_step`` twice (NULL = every row), then the dataset id. Runs keep the order of their first
-row in the whole dataset, also when ``at_step`` leaves their early rows out."""
+"""Reductions at a chosen step, computed on request as grouped ``arg_max``/``arg_min`` (hash
+aggregates, no sort of the points). Rows without a step cannot be placed and are skipped; runs
+keep the order of their first row in the whole dataset. Parameters: the step, the dataset id."""
 
-_CURVES_SQL = """
-    WITH p AS (
-        SELECT run, ord, step, tokens, flops, loss, params, grp,
-               coalesce(step, ord::DOUBLE) AS pos
-        FROM points WHERE dataset_id = ?
-    ),
-    s AS (
-        SELECT run, count(*) AS n, min(pos) AS lo, max(pos) AS hi, min(ord) AS first_ord
-        FROM p GROUP BY run
+CURVE_POINTS_PER_RUN = 200
+"""Resolution of the curves every write stores (``load_curves``' default reads them)."""
+
+_CURVES_KEPT = """
+    WITH r AS (
+        SELECT run, first_ord, n_points <= ? AS whole, lo, ? / ln(2 + hi - lo) AS scale,
+               row_number() OVER (ORDER BY first_ord) AS k
+        FROM runs WHERE dataset_id = ?
     ),
     b AS (
-        SELECT p.*, s.first_ord,
-               CASE WHEN s.n <= ? THEN p.ord
-                    WHEN s.hi <= s.lo THEN 0
-                    ELSE least(? - 1, floor(? * ln(1 + p.pos - s.lo) / ln(1 + s.hi - s.lo)))
-               END AS bucket
-        FROM p JOIN s USING (run)
-    ),
-    picks AS (
-        SELECT run, any_value(first_ord) AS first_ord,
-               arg_min({'ord': ord, 'pos': pos, 'step': step, 'tokens': tokens,
-                        'flops': flops, 'loss': loss, 'params': params, 'grp': grp},
-                       (loss, ord)) AS low,
-               arg_max({'ord': ord, 'pos': pos, 'step': step, 'tokens': tokens,
-                        'flops': flops, 'loss': loss, 'params': params, 'grp': grp},
-                       (pos, ord)) AS last
-        FROM b GROUP BY run, bucket
+        SELECT p.ord, p.loss, coalesce(p.step, p.ord::DOUBLE) AS pos,
+               r.k * 4294967296 + least(
+                   ? - 1, floor(ln(1 + coalesce(p.step, p.ord::DOUBLE) - r.lo) * r.scale)
+               )::BIGINT AS bucket
+        FROM points p JOIN r ON p.run = r.run
+        WHERE p.dataset_id = ? AND NOT r.whole
     ),
     kept AS (
-        SELECT run, first_ord, low AS k FROM picks
-        UNION SELECT run, first_ord, last AS k FROM picks
+        SELECT arg_min(ord, (loss, ord)) AS ord FROM b GROUP BY bucket
+        UNION SELECT arg_max(ord, (pos, ord)) FROM b GROUP BY bucket
     )
-    SELECT run, k.step AS step, k.tokens AS tokens, k.flops AS flops, k.loss AS loss,
-           k.params AS params, k.grp AS "group"
-    FROM kept ORDER BY first_ord, k.pos, k.ord"""
-"""Step-level curves thinned in SQL: runs with more than ``max_points_per_run`` rows are cut
-into log-spaced step buckets, each keeping its lowest-loss and its last row (the envelope and
-the curve's end survive); shorter runs come back whole."""
+    SELECT p.dataset_id, p.run, r.first_ord, p.ord, coalesce(p.step, p.ord::DOUBLE) AS pos,
+           p.step, p.tokens, p.flops, p.loss, p.params, p.grp
+    FROM points p JOIN r ON p.run = r.run
+    WHERE p.dataset_id = ? AND (r.whole OR p.ord IN (SELECT ord FROM kept))"""
+"""A dataset's curves thinned in SQL, as rows of the ``curves`` table. Runs with more than the
+requested points per run are cut into log-spaced buckets of their position (the step, or the
+row order where a row has none) between the run's first and last position (kept in ``runs``,
+so no extra pass over the points finds them); each bucket keeps its lowest-loss row (the
+envelope) and its last row (the curve's end). One BIGINT per (run, bucket) is the grouping key
+— several times faster than grouping on (run name, bucket) — and only row numbers are picked;
+the rows are read in one final pass. Shorter runs come back whole. Parameters: points per run,
+buckets, dataset id, buckets, dataset id, dataset id."""
+
+_CURVE_COLUMNS = 'run, step, tokens, flops, loss, params, grp AS "group"'
+_CURVES_ON_DEMAND = f"SELECT {_CURVE_COLUMNS} FROM ({_CURVES_KEPT}) ORDER BY first_ord, pos, ord"
+_STORED_CURVES = (
+    f"SELECT {_CURVE_COLUMNS} FROM curves WHERE dataset_id = ? ORDER BY first_ord, pos, ord"
+)
 
 _POINTS_SELECT = (
     "SELECT row_number, run, params, tokens, flops, loss, train_loss, val_loss, step, "
@@ -324,16 +356,33 @@ _INSERT_POINTS = """
            step, batch_size, learning_rate, "group", metric
     FROM incoming_points"""
 
-_REBUILD_RUNS = (
+_DERIVE: tuple[str, ...] = (
     "DELETE FROM runs WHERE dataset_id = ?",
-    """INSERT INTO runs
-        SELECT dataset_id, run, arg_min(params, ord), arg_min(grp, ord), min(ord), count(*)
-        FROM points WHERE dataset_id = ? GROUP BY dataset_id, run""",
+    f"""INSERT INTO runs
+        SELECT dataset_id, run, params, first_ord, n_points, lo, hi,
+               f.tokens, f.flops, f.loss, f.grp, f.metric,
+               b.tokens, b.flops, b.loss, b.grp, b.metric
+        FROM (
+            SELECT dataset_id, run, arg_min(params, ord) AS params, min(ord) AS first_ord,
+                   count(*) AS n_points, min(coalesce(step, ord::DOUBLE)) AS lo,
+                   max(coalesce(step, ord::DOUBLE)) AS hi,
+                   arg_max({_PICKED}, (coalesce(step, '-inf'::DOUBLE), ord)) AS f,
+                   arg_min({_PICKED}, (loss, ord)) AS b
+            FROM points WHERE dataset_id = ? GROUP BY dataset_id, run
+        )""",
+    "DELETE FROM curves WHERE dataset_id = ?",
+    "INSERT INTO curves " + _CURVES_KEPT,
 )
+"""What every write derives from a dataset's points, in the same transaction: one ``runs`` row
+per run with both reductions (``final``: the row with the largest step, no step counting as
+earliest, ties the later row; ``best``: the lowest loss, ties the earlier row — the rule of
+``ingest.run_table_from_columns``; params are one per run, which ingest and append enforce) and
+the curves at :data:`CURVE_POINTS_PER_RUN`. See :meth:`Store._derive` for the parameters."""
 
 _DELETE_CONTENT = (
     "DELETE FROM points WHERE dataset_id = ?",
     "DELETE FROM runs WHERE dataset_id = ?",
+    "DELETE FROM curves WHERE dataset_id = ?",
     "DELETE FROM sources WHERE dataset_id = ?",
 )
 """A dataset's content (everything but its ``datasets`` row), for replace and delete."""
@@ -471,11 +520,16 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _points_arrow(columns: Mapping[str, np.ndarray]) -> pa.Table:
+def _points_arrow(
+    columns: Mapping[str, np.ndarray], run_index: np.ndarray | None = None
+) -> pa.Table:
     """The parsed columns as an Arrow table, built straight from the numpy arrays (no pandas).
 
     NaN becomes NULL (``from_pandas=True`` is pyarrow's NaN-as-null switch), so ``NULLS LAST``
-    and ``step <= ?`` see missing values as missing. ``ord`` numbers the rows from 0.
+    and ``step <= ?`` see missing values as missing. ``ord`` numbers the rows from 0. With
+    ``run_index`` (ingest's run number per row) the run names become a dictionary array: one
+    string per run instead of one per row, which saves most of the conversion time of a
+    million-row upload.
     """
     import pyarrow as pa
 
@@ -486,7 +540,18 @@ def _points_arrow(columns: Mapping[str, np.ndarray]) -> pa.Table:
     }
     for name in POINT_COLUMNS[1:]:
         values = columns.get(name)
-        if name in ("run", "group"):
+        if name == "run" and values is not None and _usable_index(run_index, n):
+            codes = np.asarray(run_index, dtype=np.int32)
+            first = np.zeros(int(codes.max()) + 1 if n else 0, dtype=np.int64)
+            first[codes[::-1]] = np.arange(n - 1, -1, -1)  # earliest row of each run wins
+            names = np.asarray(values, dtype=object)[first]
+            if np.array_equal(names[codes], np.asarray(values, dtype=object)):  # trust, verify
+                arrays[name] = pa.DictionaryArray.from_arrays(
+                    pa.array(codes), pa.array(names, pa.string())
+                )
+                continue
+            arrays[name] = pa.array(np.asarray(values, dtype=object), pa.string())
+        elif name in ("run", "group"):
             if values is None:
                 arrays[name] = pa.nulls(n, pa.string())
             else:
@@ -498,6 +563,20 @@ def _points_arrow(columns: Mapping[str, np.ndarray]) -> pa.Table:
         else:
             arrays[name] = pa.array(np.asarray(values, dtype=np.float64), from_pandas=True)
     return pa.table(arrays)
+
+
+def _usable_index(run_index: np.ndarray | None, n: int) -> bool:
+    """True for a run number per row, 0 … k-1 (anything else: plain strings are used)."""
+    if run_index is None:
+        return False
+    index = np.asarray(run_index)
+    return (
+        index.shape == (n,)
+        and n > 0
+        and np.issubdtype(index.dtype, np.integer)
+        and int(index.min()) >= 0
+        and int(index.max()) < 2**31 - 1
+    )
 
 
 # -- the store ----------------------------------------------------------------------------------
@@ -714,6 +793,8 @@ class Store:
             )
         for statement in _MIGRATE_TO_V3:
             cursor.execute(statement, [DEFAULT_WORKSPACE] if "?" in statement else [])
+        for (dataset_id,) in cursor.execute("SELECT id FROM datasets").fetchall():
+            self._derive(cursor, dataset_id)
 
     def _info(self, row: tuple, created: bool = True) -> DatasetInfo:
         return DatasetInfo(
@@ -795,7 +876,8 @@ class Store:
         reduction = _check_reduction(reduction)
         mode = _check_mode(mode)
         digest = hashlib.sha256(source_bytes).hexdigest()
-        incoming = _points_arrow(parsed.columns)  # built once, outside the retried transaction
+        # built once, outside the retried transaction
+        incoming = _points_arrow(parsed.columns, getattr(parsed, "run_index", None))
         upload = _Upload(
             name=name,
             workspace=workspace,
@@ -914,8 +996,17 @@ class Store:
              _now(), up.mapping_json, up.units_json],
         )  # fmt: skip
         self._insert_points(cursor, dataset_id, source_id, ord_offset, up.points)
-        for statement in _REBUILD_RUNS:
-            cursor.execute(statement, [dataset_id])
+        self._derive(cursor, dataset_id)
+
+    @staticmethod
+    def _derive(cursor: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
+        """Recompute the dataset's ``runs`` (both reductions) and stored ``curves``."""
+        buckets = CURVE_POINTS_PER_RUN // 2
+        curve_params = [CURVE_POINTS_PER_RUN, buckets, dataset_id, buckets, dataset_id, dataset_id]
+        for statement, params in zip(
+            _DERIVE, ([dataset_id], [dataset_id], [dataset_id], curve_params), strict=True
+        ):
+            cursor.execute(statement, params)
 
     def _insert_points(
         self,
@@ -1038,9 +1129,10 @@ class Store:
         """One row per run, reduced in SQL (default: the reduction chosen at upload).
 
         ``final`` takes each run's row with the largest step (last row when steps tie or are
-        absent); ``best`` its lowest-loss row. With ``at_step`` only rows with a step at or
-        before it count (``final`` then means "the last evaluation by step S"; rows without a
-        step are left out), and runs with no such row are dropped. Tokens/FLOPs come from the
+        absent); ``best`` its lowest-loss row. Both are stored at write time, so this reads one
+        row per run. With ``at_step`` (computed on request) only rows with a step at or before
+        it count (``final`` then means "the last evaluation by step S"; rows without a step
+        are left out), and runs with no such row are dropped. Tokens/FLOPs come from the
         chosen row.
         """
         if at_step is not None and not np.isfinite(at_step):
@@ -1051,8 +1143,10 @@ class Store:
                 chosen = _check_reduction(reduction or "final")
             else:
                 chosen = _check_reduction(reduction or info.reduction)
-            step = None if at_step is None else float(at_step)
-            rows = cursor.execute(_REDUCE_SQL[chosen], [step, step, info.id]).fetchall()
+            if at_step is None:
+                rows = cursor.execute(_STORED_REDUCTION[chosen], [info.id]).fetchall()
+            else:
+                rows = cursor.execute(_AT_STEP_SQL[chosen], [float(at_step), info.id]).fetchall()
             if not rows and at_step is not None:
                 found = cursor.execute(
                     "SELECT min(step) FROM points WHERE dataset_id = ?", [info.id]
@@ -1073,22 +1167,31 @@ class Store:
         return _run_table(rows)
 
     def load_curves(
-        self, name: str, *, max_points_per_run: int = 200, workspace: str = DEFAULT_WORKSPACE
+        self,
+        name: str,
+        *,
+        max_points_per_run: int = CURVE_POINTS_PER_RUN,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> pd.DataFrame:
         """Step-level curves for drawing, thinned in DuckDB to at most ``max_points_per_run``
-        rows per run (log-spaced step buckets keep their lowest and last loss).
+        rows per run (log-spaced step buckets keep their lowest and their last loss).
 
         Columns ``run, step, tokens, flops, loss, params, group``; runs in order of first
-        appearance, rows by step. A 10M-point dataset comes back in a few thousand rows.
+        appearance, rows by step. The default resolution is stored by every write, so reading
+        it costs one small table scan however many points the dataset has; other resolutions
+        are computed from the points on request.
         """
         if max_points_per_run < 2:
             raise StoreError("max_points_per_run must be at least 2")
         buckets = max_points_per_run // 2
         with self._read() as cursor:
             info = self._require(cursor, workspace, name)
-            frame = cursor.execute(
-                _CURVES_SQL, [info.id, max_points_per_run, buckets, buckets]
-            ).df()
+            if max_points_per_run == CURVE_POINTS_PER_RUN:
+                result = cursor.execute(_STORED_CURVES, [info.id])
+            else:
+                params = [max_points_per_run, buckets, info.id, buckets, info.id, info.id]
+                result = cursor.execute(_CURVES_ON_DEMAND, params)
+            frame = result.df()
         for column in ("run", "group"):
             frame[column] = frame[column].astype(object)
         return frame

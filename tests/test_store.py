@@ -625,6 +625,27 @@ def test_load_curves_thins_long_runs_and_keeps_short_ones_whole(store: Store) ->
     assert len(whole) == table.n_rows
 
 
+def test_stored_curves_equal_curves_computed_on_request(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default resolution is read from ``curves`` (written with the upload); forcing the
+    on-request query at the same resolution must give the same rows, also after an append."""
+    import pandas as pd
+
+    from scaling_core import store as store_module
+
+    data = long_run_log(steps=800)
+    store.add_dataset("curves", parsed(data), data)
+    more = b"run,params,tokens,step,loss\nsmall,1e8,9e9,9000,2.1\nlate,3e8,1e9,5,3.3\n"
+    store.add_dataset("curves", parsed(more, "more.csv"), more, mode="append")
+    stored = store.load_curves("curves")
+    assert stored["step"].iloc[-1] == 5 and stored["run"].iloc[-1] == "late"
+    assert 9000 in stored.loc[stored["run"] == "small", "step"].tolist()
+    monkeypatch.setattr(store_module, "CURVE_POINTS_PER_RUN", 10**9)
+    computed = store.load_curves("curves", max_points_per_run=200)
+    pd.testing.assert_frame_equal(stored, computed)
+
+
 def test_load_curves_on_runs_without_steps_orders_by_row(store: Store) -> None:
     data = b"run,params,tokens,loss\na,1e8,1e9,3.0\na,1e8,2e9,2.9\nb,2e8,1e9,2.8\n"
     store.add_dataset("flat", parsed(data), data)
