@@ -106,7 +106,7 @@ def _binary_kind(data: bytes) -> tuple[str, str] | None:
                 "a CSV export of it (in Excel: File → Save As → CSV UTF-8)",
             )
         return (
-            "is a zip archive but not a recognised tracking export",
+            "is a binary zip archive but not a recognised tracking export",
             "a zip of a W&B, TensorBoard or MLflow run folder, or " + _TEXT_HINT,
         )
     if data.startswith(b"\x1f\x8b"):

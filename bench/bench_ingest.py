@@ -1,0 +1,263 @@
+"""Ingest speed: a 1,000,000-row step-level CSV through Scalescope against DuckDB's read_csv.
+
+Usage (from the repository root)::
+
+    python bench/bench_ingest.py            # generate the CSV in a temp dir, measure, print
+    python bench/bench_ingest.py --write    # ... and update the Ingest section of BENCHMARKS.md
+    python bench/bench_ingest.py --runs 200 --steps 500   # a 100,000-row version, faster
+
+The file: ``runs × steps`` rows (default 2,000 × 500) with columns run, params, tokens, step,
+loss, val_loss (logged every 10th step, empty otherwise), lr — a sweep's evaluation log.
+
+Measured in the same run, each measurement in its own subprocess (so peak memory is separate
+and imports are paid before the clock starts), alternating the two, best of 3 each:
+
+(a) DuckDB: ``connect(fresh file)``; ``CREATE TABLE t AS SELECT * FROM read_csv(path)``;
+    ``close()`` — DuckDB parsing, type-detecting and storing the file itself;
+(b) Scalescope's whole upload path: read the file's bytes, ``parse_table`` (decode, sniff,
+    pyarrow read, vectorised validation of every cell and the cross-row rules) and
+    ``Store.open(fresh file).add_dataset(...)`` (the store keeps the rows *and* the original
+    bytes), ``close()``. Parse and store times are also reported separately.
+
+Target (the issue): (b) ≤ 1.5 × (a) in wall time; peak RSS of each stated. Results go to
+``bench/results/bench_ingest.json``; the machine may be shared, so the load average is
+recorded before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+START, END = "<!-- bench_ingest:start -->", "<!-- bench_ingest:end -->"
+TARGET_RATIO = 1.5
+REPEATS = 3
+
+
+def generate_csv(path: Path, runs: int, steps: int) -> int:
+    """Write the step-level CSV with pyarrow (fast, deterministic); return its size in bytes."""
+    import numpy as np
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    rng = np.random.default_rng(0)
+    run_index = np.repeat(np.arange(runs), steps)
+    step = np.tile(np.arange(1, steps + 1) * 100, runs)
+    params = np.round(np.exp(rng.uniform(np.log(1e7), np.log(1e10), runs)), -3)[run_index]
+    tokens = step * 2048 * 256
+    loss = 1.7 + 400 / params**0.34 + 410 / tokens.astype(float) ** 0.28
+    loss = np.round(loss * (1 + rng.normal(0, 0.01, loss.size)), 6)
+    val = np.round(loss * (1 + rng.normal(0, 0.005, loss.size)), 6)
+    names = np.array([f"sweep-{i:04d}" for i in range(runs)], dtype=object)
+    table = pa.table(
+        {
+            "run": pa.array(names[run_index], pa.string()),
+            "params": params,
+            "tokens": tokens,
+            "step": step,
+            "loss": loss,
+            "val_loss": pa.array(val, mask=(step // 100) % 10 != 0),
+            "lr": np.full(loss.size, 3e-4),
+        }
+    )
+    pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="none"))
+    return path.stat().st_size
+
+
+def _cpu() -> float:
+    """User + system CPU seconds of this process, all threads (less sensitive to load)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _rss_mib() -> float:
+    """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_duckdb(csv_path: str, db_path: str) -> dict:
+    import duckdb
+
+    before = _rss_mib()
+    cpu, start = _cpu(), time.perf_counter()
+    connection = duckdb.connect(db_path)
+    connection.execute("CREATE TABLE t AS SELECT * FROM read_csv(?)", [csv_path])
+    rows = connection.execute("SELECT count(*) FROM t").fetchone()[0]
+    connection.close()
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "cpu_seconds": _cpu() - cpu,
+        "rows": rows,
+        "rss_before": before,
+        "rss_peak": _rss_mib(),
+    }
+
+
+def measure_scalescope(csv_path: str, db_path: str) -> dict:
+    sys.path.insert(0, str(ROOT))
+    import pyarrow.compute  # noqa: F401  (imports before the clock, as DuckDB's are)
+    from pyarrow import csv as _csv  # noqa: F401
+
+    from scaling_core import importers  # noqa: F401
+    from scaling_core.ingest import IngestErrors, parse_table
+    from scaling_core.store import Store
+
+    before = _rss_mib()
+    cpu, start = _cpu(), time.perf_counter()
+    data = Path(csv_path).read_bytes()
+    parsed = parse_table(Path(csv_path).name, data)
+    if isinstance(parsed, IngestErrors):
+        raise SystemExit(parsed.summary())
+    parsed_at = time.perf_counter()
+    store = Store.open(db_path)
+    info = store.add_dataset("bench", parsed, data)
+    store.close()
+    end = time.perf_counter()
+    return {
+        "seconds": end - start,
+        "cpu_seconds": _cpu() - cpu,
+        "parse_seconds": parsed_at - start,
+        "store_seconds": end - parsed_at,
+        "rows": info.n_rows,
+        "runs": info.n_runs,
+        "warnings": len(parsed.warnings),
+        "rss_before": before,
+        "rss_peak": _rss_mib(),
+    }
+
+
+def run_one(kind: str, csv_path: Path, workdir: Path, index: int) -> dict:
+    """One measurement in a fresh interpreter (separate peak RSS, warm imports not timed)."""
+    db_path = workdir / f"{kind}-{index}.duckdb"
+    command = [sys.executable, __file__, "--measure", kind, str(csv_path), str(db_path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} measurement failed:\n{done.stderr}")
+    for suffix in ("", ".wal"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def machine() -> dict:
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_start": os.getloadavg()[0],
+    }
+
+
+def report(result: dict) -> str:
+    """The BENCHMARKS.md section (markdown)."""
+    duck, ours = result["duckdb"], result["scalescope"]
+    best_duck = min(m["seconds"] for m in duck)
+    best = min(ours, key=lambda m: m["seconds"])
+    ratio = best["seconds"] / best_duck
+    verdict = "PASS" if ratio <= TARGET_RATIO else "MISS"
+    parse_ratio = min(m["parse_seconds"] for m in ours) / best_duck
+    store_ratio = min(m["store_seconds"] for m in ours) / best_duck
+    env = result["machine"]
+    rows = result["rows"]
+
+    def times(measurements: list[dict], key: str = "seconds") -> str:
+        return ", ".join(f"{m[key]:.2f}" for m in measurements)
+
+    return "\n".join(
+        [
+            START,
+            "## Ingest: a 1,000,000-row step-level CSV (provisional)",
+            "",
+            f"`python bench/bench_ingest.py` — {rows:,} rows ({result['runs']:,} runs × "
+            f"{result['steps']} steps; run, params, tokens, step, loss, val_loss every 10th "
+            f"step, lr), {result['bytes'] / 1024**2:.1f} MiB. Each measurement in its own "
+            "process, alternating, best of 3; imports before the clock.",
+            "",
+            "| Measurement | Best wall time | All runs, wall (s) | CPU (s) | Peak RSS | Target "
+            "| Result |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            f"| DuckDB `CREATE TABLE t AS SELECT * FROM read_csv(path)` into a fresh file "
+            f"| {best_duck:.2f} s | {times(duck)} | {times(duck, 'cpu_seconds')} | "
+            f"{max(m['rss_peak'] for m in duck):.0f} MiB | — | — |",
+            f"| Scalescope: read bytes + `parse_table` + `Store.add_dataset` (fresh file) "
+            f"| {best['seconds']:.2f} s | {times(ours)} | {times(ours, 'cpu_seconds')} | "
+            f"{max(m['rss_peak'] for m in ours):.0f} MiB | ≤ {TARGET_RATIO} × DuckDB | "
+            f"{verdict} ({ratio:.2f} ×) |",
+            f"| — of which `parse_table` | {best['parse_seconds']:.2f} s "
+            f"| {times(ours, 'parse_seconds')} | — | — | — | {parse_ratio:.2f} × DuckDB |",
+            f"| — of which `add_dataset` (rows + the file's bytes) | "
+            f"{best['store_seconds']:.2f} s | {times(ours, 'store_seconds')} | — | — | — "
+            f"| {store_ratio:.2f} × DuckDB |",
+            "",
+            f"Peak RSS includes the interpreter and imports (before the clock: DuckDB "
+            f"{min(m['rss_before'] for m in duck):.0f} MiB, Scalescope "
+            f"{min(m['rss_before'] for m in ours):.0f} MiB). Machine: {env['cpus']} CPUs, "
+            f"Python {env['python']}; load average (1 min) {env['load_start']:.2f} at the start "
+            f"and {env['load_end']:.2f} at the end of the run (above 2, other processes "
+            f"competed for the CPUs), {env['date']}.",
+            END,
+        ]
+    )
+
+
+def write_section(section: str) -> None:
+    """Replace (or append) this benchmark's section of BENCHMARKS.md, leaving the rest."""
+    text = BENCHMARKS.read_text(encoding="utf-8")
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    BENCHMARKS.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    parser.add_argument("--measure", nargs=3, metavar=("KIND", "CSV", "DB"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        kind, csv_path, db_path = args.measure
+        measure = measure_duckdb if kind == "duckdb" else measure_scalescope
+        print(json.dumps(measure(csv_path, db_path)))
+        return
+    env = machine()
+    with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
+        workdir = Path(tmp)
+        csv_path = workdir / "sweep.csv"
+        size = generate_csv(csv_path, args.runs, args.steps)
+        result: dict = {"duckdb": [], "scalescope": []}
+        for index in range(REPEATS):
+            for kind in ("duckdb", "scalescope"):
+                measurement = run_one(kind, csv_path, workdir, index)
+                result[kind].append(measurement)
+                print(f"{kind:10s} run {index + 1}: {measurement['seconds']:.2f} s", flush=True)
+    env["load_end"] = os.getloadavg()[0]
+    result.update(
+        machine=env, runs=args.runs, steps=args.steps, rows=args.runs * args.steps, bytes=size
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bench_ingest.json").write_text(json.dumps(result, indent=2) + "\n")
+    section = report(result)
+    print(section)
+    if args.write:
+        write_section(section)
+
+
+if __name__ == "__main__":
+    main()
