@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from scaling_core.ingest_arrow import to_numpy
 from scaling_core.ingest_numbers import (
     EMPTY,
     NOT_FINITE,
@@ -219,11 +220,11 @@ class RawColumn:
 
             column = self.data
             if isinstance(column, pa.ChunkedArray):
-                column = column.combine_chunks() if column.num_chunks else pa.array([], pa.string())
+                column = column.combine_chunks()
             if self.kind == "other":
                 column = pc.cast(column, pa.string())
             encoded = pc.dictionary_encode(pc.utf8_trim(column, WHITESPACE), null_encoding="encode")
-            codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            codes = to_numpy(encoded.indices).astype(np.int64)
             index: dict[str, int] = {}  # null and "" are both an empty cell: one name
             remap = [
                 index.setdefault(name or "", len(index)) for name in encoded.dictionary.to_pylist()

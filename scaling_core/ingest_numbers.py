@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from scaling_core.ingest_arrow import bool_array, int_array, to_numpy
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -180,7 +182,7 @@ def arrow_numbers(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.nd
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks else pa.array([], pa.string())
+        column = column.combine_chunks()
     trimmed = pc.utf8_trim(column, WHITESPACE)
     if pc.any(pc.match_substring(trimmed, "_")).as_py():
         trimmed = pc.replace_substring(trimmed, "_", "")
@@ -190,7 +192,7 @@ def arrow_numbers(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.nd
         pass
     encoded = pc.dictionary_encode(trimmed, null_encoding="encode")
     unique_values, unique_verdicts = _classify_strings(encoded.dictionary)
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    indices = to_numpy(encoded.indices)
     return unique_values[indices], unique_verdicts[indices]
 
 
@@ -204,11 +206,11 @@ def _cast_plain(
 
     cast = pc.cast(column, pa.float64())
     if isinstance(cast, pa.ChunkedArray):
-        cast = cast.combine_chunks() if cast.num_chunks else pa.array([], pa.float64())
-    values = cast.to_numpy(zero_copy_only=False)
+        cast = cast.combine_chunks()
+    values = to_numpy(cast)  # NaN at nulls
     verdicts = np.zeros(values.size, dtype=np.int8)
     if cast.null_count:
-        verdicts[pc.is_null(cast).to_numpy(zero_copy_only=False)] = EMPTY
+        verdicts[to_numpy(pc.is_null(cast))] = EMPTY
     odd = np.flatnonzero(~np.isfinite(values) & (verdicts != EMPTY))
     if not odd.size:
         return values, verdicts  # NaN exactly at the empty cells already
@@ -217,7 +219,7 @@ def _cast_plain(
         source = column if texts is None else texts
         if isinstance(source, pa.ChunkedArray):
             source = source.combine_chunks()
-        picked = source.take(pa.array(odd)).to_pylist()
+        picked = source.take(int_array(odd)).to_pylist()
         for position, text in zip(odd.tolist(), picked, strict=True):
             values[position], verdicts[position] = classify(text or "")
     values[verdicts >= EMPTY] = np.nan
@@ -236,15 +238,13 @@ def _classify_strings(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         return values, verdicts
 
     def matches(pattern: str) -> np.ndarray:
-        return pc.match_substring_regex(strings, f"^(?:{pattern})$").to_numpy(zero_copy_only=False)
+        return to_numpy(pc.match_substring_regex(strings, f"^(?:{pattern})$"))
 
     def cast(where: np.ndarray, source: pa.Array) -> np.ndarray:
-        picked = source.filter(pa.array(where))
-        return pc.cast(picked, pa.float64()).to_numpy(zero_copy_only=False)
+        return to_numpy(pc.cast(source.filter(bool_array(where)), pa.float64()))
 
-    empty = pc.fill_null(pc.equal(pc.binary_length(strings), 0), True).to_numpy(
-        zero_copy_only=False
-    )
+    lengths = to_numpy(pc.binary_length(strings))  # NaN for the null (empty) entry
+    empty = ~(lengths > 0)
     non_finite = matches(_NON_FINITE) & ~empty
     plain = matches(_PLAIN) & ~non_finite
     thousands = matches(_THOUSANDS) & ~plain
@@ -257,14 +257,13 @@ def _classify_strings(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         values[thousands] = cast(thousands, pc.replace_substring(strings, ",", ""))
         verdicts[thousands] = OK
     parts = pc.extract_regex(strings, f"^(?:{_SUFFIXED})$")
-    suffixed = parts.is_valid().to_numpy(zero_copy_only=False) & ~plain & ~thousands
+    suffixed = to_numpy(parts.is_valid()) & ~plain & ~thousands
     if suffixed.any():
         numbers = cast(suffixed, pc.struct_field(parts, "num"))
-        letters = pc.utf8_upper(pc.struct_field(parts, "suf").filter(pa.array(suffixed)))
-        factors = np.array(list(SUFFIXES.values()))
-        codes = pc.index_in(letters, pa.array(list(SUFFIXES))).to_numpy(zero_copy_only=False)
+        letters = pc.struct_field(parts, "suf").filter(bool_array(suffixed)).to_pylist()
+        factors = np.array([SUFFIXES[letter.upper()] for letter in letters])
         with np.errstate(over="ignore"):  # 1e308T: overflow, judged below as not finite
-            values[suffixed] = numbers * factors[codes.astype(np.int64)]
+            values[suffixed] = numbers * factors
         verdicts[suffixed] = SUFFIXED
     overflow = np.isin(verdicts, (OK, SUFFIXED)) & ~np.isfinite(values)
     verdicts[overflow] = NOT_FINITE

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from scaling_core.ingest_arrow import to_numpy
 from scaling_core.ingest_model import (
     Collector,
     IngestErrors,
@@ -388,7 +389,7 @@ def _arrow_utf8(
         return None
     for column in table.columns:
         if (pc.max(pc.binary_length(column)).as_py() or 0) > MAX_FIELD_CHARS:
-            lengths = pc.utf8_length(column).to_numpy(zero_copy_only=False)
+            lengths = to_numpy(pc.utf8_length(column))
             long = np.flatnonzero(lengths > MAX_FIELD_CHARS)
             if long.size:
                 return _long_field(filename, int(rows[long[0]]))  # as the csv module says
@@ -599,10 +600,10 @@ def _parquet_column(column: Any) -> RawColumn:
         return RawColumn("floats", np.full(size, np.nan), "null", nulls=np.ones(size, bool))
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         try:
-            values = pc.cast(column, pa.float64()).to_numpy()
+            values = to_numpy(pc.cast(column, pa.float64()))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return RawColumn("other", column, str(kind))
-        nulls = pc.is_null(column).to_numpy()
+        nulls = to_numpy(pc.is_null(column))
         return RawColumn("floats", np.asarray(values, dtype=np.float64), str(kind), nulls=nulls)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return RawColumn("arrow", column, "string")

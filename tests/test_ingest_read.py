@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 import types
 from dataclasses import dataclass
@@ -402,3 +403,39 @@ def test_a_broken_importer_never_breaks_csv(monkeypatch) -> None:
     assert isinstance(parsed, ParsedTable)
     monkeypatch.setitem(sys.modules, "scaling_core.importers", None)  # import fails
     assert isinstance(parse_table("runs.csv", b"params,tokens,loss\n1e8,2e9,2.5\n"), ParsedTable)
+
+
+# -- pyarrow without pandas ---------------------------------------------------------------------
+
+
+def test_arrow_to_numpy_handles_nulls_slices_and_booleans() -> None:
+    from scaling_core.ingest_arrow import bool_array, int_array, to_numpy
+
+    floats = pa.array([1.5, None, 3.0, 4.0]).slice(1)
+    np.testing.assert_array_equal(to_numpy(floats), [np.nan, 3.0, 4.0])
+    assert to_numpy(pa.array([1, 2, 3], pa.int32()).slice(1)).tolist() == [2, 3]
+    flags = pa.array([True, None, False, True, True, False, True, True, False]).slice(2)
+    assert to_numpy(flags).tolist() == [False, True, True, False, True, True, False]
+    assert to_numpy(pa.chunked_array([], pa.float64())).size == 0
+    mask = np.array([True, False, True] * 5)
+    assert to_numpy(bool_array(mask)).tolist() == mask.tolist()
+    assert to_numpy(int_array(np.array([3, 1]))).tolist() == [3, 1]
+
+
+def test_a_large_csv_is_read_without_importing_pandas(tmp_path: Path) -> None:
+    """The CLI fits large files through pyarrow; pyarrow's own conversions would import
+    pandas (0.4 s or more), so ingest converts through buffers."""
+    rows = [f"r{i % 50},{(i % 50 + 1) * 1e7:g},{(i + 1) * 1e6:g},{i},{3 + 1 / (i + 1):.6f},"
+            f"{'70M' if i % 7 else ''}" for i in range(60_000)]  # fmt: skip
+    path = tmp_path / "big.csv"
+    path.write_text("run,params,tokens,step,loss,note\n" + "\n".join(rows) + "\n")
+    assert path.stat().st_size > ingest_read.ARROW_MIN_BYTES
+    script = (
+        "import sys; from scaling_core.ingest import load_runs_from_file; "
+        f"runs = load_runs_from_file({str(path)!r}); "
+        "print(runs.n, 'pyarrow' in sys.modules, 'pandas' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert done.stdout.split() == ["50", "True", "False"]
