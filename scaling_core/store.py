@@ -894,9 +894,9 @@ class Store:
         return self._write(lambda cursor: self._add(cursor, upload))
 
     def _add(self, cursor: duckdb.DuckDBPyConnection, up: _Upload) -> DatasetInfo:
-        self._ensure_workspace(cursor, up.workspace)
         existing = self._find(cursor, up.workspace, up.name)
         if existing is None:
+            self._ensure_workspace(cursor, up.workspace)
             return self._create(cursor, up)
         if up.mode == "create":
             if existing.sha256 == up.digest:
@@ -906,35 +906,57 @@ class Store:
                 "choose another name, append to it or replace it"
             )
         if up.mode == "replace":
-            if existing.n_sources == 1 and existing.sha256 == up.digest:
-                return _with(existing, created=False)
-            for statement in _DELETE_CONTENT:
-                cursor.execute(statement, [existing.id])
-            self._insert_file(cursor, existing.id, up, position=0, ord_offset=0)
-            cursor.execute(
-                "UPDATE datasets SET source_filename = ?, sha256 = ?, reduction = ?, "
-                "updated_at = ?, n_rows = ?, n_runs = (SELECT count(*) FROM runs WHERE "
-                "dataset_id = ?), n_sources = 1, mapping_json = ?, units_json = ? WHERE id = ?",
-                [up.filename, up.digest, up.reduction, _now(), up.n_rows, existing.id,
-                 up.mapping_json, up.units_json, existing.id],
-            )  # fmt: skip
-            return self._require(cursor, up.workspace, up.name)
+            return self._replace(cursor, existing, up)
         return self._append(cursor, existing, up)
+
+    # Each branch writes the datasets row once and builds the returned DatasetInfo in Python:
+    # on DuckLake every extra read inside the transaction is a round trip to the catalog.
 
     def _create(self, cursor: duckdb.DuckDBPyConnection, up: _Upload) -> DatasetInfo:
         dataset_id, now = _new_id(), _now()
+        n_runs = self._insert_file(cursor, dataset_id, up, position=0, ord_offset=0)
         cursor.execute(
             "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [dataset_id, up.workspace, up.name, up.filename, up.digest, up.reduction, now, now,
-             up.n_rows, 0, 1, up.mapping_json, up.units_json],
+             up.n_rows, n_runs, 1, up.mapping_json, up.units_json],
         )  # fmt: skip
-        self._insert_file(cursor, dataset_id, up, position=0, ord_offset=0)
-        cursor.execute(
-            "UPDATE datasets SET n_runs = (SELECT count(*) FROM runs WHERE dataset_id = ?) "
-            "WHERE id = ?",
-            [dataset_id, dataset_id],
+        return DatasetInfo(
+            id=dataset_id,
+            workspace=up.workspace,
+            name=up.name,
+            source_filename=up.filename,
+            sha256=up.digest,
+            reduction=up.reduction,
+            created_at=now,
+            n_rows=up.n_rows,
+            n_runs=n_runs,
+            n_sources=1,
         )
-        return self._require(cursor, up.workspace, up.name)
+
+    def _replace(
+        self, cursor: duckdb.DuckDBPyConnection, existing: DatasetInfo, up: _Upload
+    ) -> DatasetInfo:
+        if existing.n_sources == 1 and existing.sha256 == up.digest:
+            return _with(existing, created=False)
+        for statement in _DELETE_CONTENT:
+            cursor.execute(statement, [existing.id])
+        n_runs = self._insert_file(cursor, existing.id, up, position=0, ord_offset=0)
+        cursor.execute(
+            "UPDATE datasets SET source_filename = ?, sha256 = ?, reduction = ?, updated_at = ?, "
+            "n_rows = ?, n_runs = ?, n_sources = 1, mapping_json = ?, units_json = ? WHERE id = ?",
+            [up.filename, up.digest, up.reduction, _now(), up.n_rows, n_runs, up.mapping_json,
+             up.units_json, existing.id],
+        )  # fmt: skip
+        return _with(
+            existing,
+            source_filename=up.filename,
+            sha256=up.digest,
+            reduction=up.reduction,
+            n_rows=up.n_rows,
+            n_runs=n_runs,
+            n_sources=1,
+            created=True,
+        )
 
     def _append(
         self, cursor: duckdb.DuckDBPyConnection, existing: DatasetInfo, up: _Upload
@@ -965,19 +987,26 @@ class Store:
                 f"{up.name!r} already has it with {clash[1]:g}; give different models different "
                 "run names"
             )
-        row = cursor.execute(
-            "SELECT coalesce(max(ord) + 1, 0) FROM points WHERE dataset_id = ?", [existing.id]
-        ).fetchone()
-        offset = int(row[0]) if row else 0
-        self._insert_file(cursor, existing.id, up, position=len(digests), ord_offset=offset)
+        # ord runs 0 … n_rows-1 without gaps (rows are only ever removed with their dataset)
+        n_runs = self._insert_file(
+            cursor, existing.id, up, position=len(digests), ord_offset=existing.n_rows
+        )
+        digest = _combined_digest([*digests, up.digest])
         cursor.execute(
-            "UPDATE datasets SET source_filename = ?, sha256 = ?, updated_at = ?, "
-            "n_rows = n_rows + ?, n_runs = (SELECT count(*) FROM runs WHERE dataset_id = ?), "
-            "n_sources = n_sources + 1 WHERE id = ?",
-            [up.filename, _combined_digest([*digests, up.digest]), _now(), up.n_rows,
-             existing.id, existing.id],
+            "UPDATE datasets SET source_filename = ?, sha256 = ?, updated_at = ?, n_rows = ?, "
+            "n_runs = ?, n_sources = ? WHERE id = ?",
+            [up.filename, digest, _now(), existing.n_rows + up.n_rows, n_runs,
+             len(digests) + 1, existing.id],
         )  # fmt: skip
-        return self._require(cursor, up.workspace, up.name)
+        return _with(
+            existing,
+            source_filename=up.filename,
+            sha256=digest,
+            n_rows=existing.n_rows + up.n_rows,
+            n_runs=n_runs,
+            n_sources=len(digests) + 1,
+            created=True,
+        )
 
     def _insert_file(
         self,
@@ -987,8 +1016,9 @@ class Store:
         *,
         position: int,
         ord_offset: int,
-    ) -> None:
-        """One source row, its points (ord continuing after ``ord_offset``) and the runs."""
+    ) -> int:
+        """One source row, its points (ord continuing after ``ord_offset``), the derived runs
+        and curves; returns the dataset's number of runs."""
         source_id = _new_id()
         cursor.execute(
             "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -997,6 +1027,10 @@ class Store:
         )  # fmt: skip
         self._insert_points(cursor, dataset_id, source_id, ord_offset, up.points)
         self._derive(cursor, dataset_id)
+        row = cursor.execute(
+            "SELECT count(*) FROM runs WHERE dataset_id = ?", [dataset_id]
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     @staticmethod
     def _derive(cursor: duckdb.DuckDBPyConnection, dataset_id: str) -> None:

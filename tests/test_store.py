@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -739,3 +740,12 @@ def test_a_writer_that_keeps_losing_gets_store_busy_and_changes_nothing(store: S
         holder.close()
     assert store.list_datasets() == []
     assert store.add_dataset("log", parsed(), STEP_LOG).created  # free again
+
+
+def test_returned_info_is_what_the_store_then_reads(store: Store) -> None:
+    """add_dataset builds its DatasetInfo without reading it back: it must match a read."""
+    for mode, data in (("create", STEP_LOG), ("append", MORE_STEPS), ("replace", OTHER_LOG)):
+        info = store.add_dataset("log", parsed(data), data, mode=mode)  # type: ignore[arg-type]
+        assert info == store.get_dataset("log"), mode
+    again = store.add_dataset("log", parsed(OTHER_LOG), OTHER_LOG, mode="replace")
+    assert again == dataclasses.replace(store.get_dataset("log"), created=False)
