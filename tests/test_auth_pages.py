@@ -274,11 +274,6 @@ def test_viewer_mode_link_refuses_a_forced_delete_and_upload(store: Path) -> Non
     assert datasets(store) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pages/data.py does not yet ask WorkspaceStore.can() before offering writes; "
-    "remove this marker when it does",
-)
 def test_viewer_mode_data_page_offers_no_upload_rename_or_delete() -> None:
     at = run(app(DATA_PAGE, mode="view"))
     assert at.dataframe  # still lists the datasets
