@@ -208,6 +208,12 @@ def report(result: dict) -> str:
             f"Python {env['python']}; load average (1 min) {env['load_start']:.2f} at the start "
             f"and {env['load_end']:.2f} at the end of the run (above 2, other processes "
             f"competed for the CPUs), {env['date']}.",
+            "",
+            "What each side does: DuckDB parses and stores the rows. Scalescope also checks "
+            "every cell (number grammar with 70M/1,000 spellings, positivity, finiteness), the "
+            "cross-row rules (units, one size per run, repeated steps, mixed metrics) and keeps "
+            "exact row numbers for messages; the store then writes the rows, the original file's "
+            "bytes, and per-run and curve summaries. The two sub-rows show which part dominates.",
             END,
         ]
     )
