@@ -476,8 +476,9 @@ def _check_mapping(raw: RawTable, mapping: dict[str, str], errors: Collector) ->
 def _resolve_units(
     mapping: dict[str, str], units: dict[str, str] | None, errors: Collector
 ) -> dict[str, str]:
-    """The unit of every mapped column that has units; unknown units are errors, and so are
-    two units for one header (``loss`` and ``val_loss`` mapped to the same column)."""
+    """The unit of every mapped column that has units. A unit given for one role of a header
+    serves its other roles too (``loss`` and ``val_loss`` mapped to one column); unknown units
+    and two different units given for one header are errors."""
     given = dict(units or {})
     for canonical, unit in given.items():
         if canonical not in UNIT_CHOICES:
@@ -490,21 +491,27 @@ def _resolve_units(
                 f"{quote(str(unit))} is not a unit of {canonical}",
                 f"one of {', '.join(UNIT_CHOICES[canonical])}",
             )
-    resolved = {
-        canonical: given.get(canonical, DEFAULT_UNITS[canonical])
-        for canonical in UNIT_CHOICES
-        if canonical in mapping and given.get(canonical, DEFAULT_UNITS[canonical]) in UNIT_FACTORS
-    }
-    seen: dict[str, tuple[str, str]] = {}
-    for canonical, unit in resolved.items():
-        header = mapping[canonical]
-        if header in seen and UNIT_FACTORS[seen[header][1]] != UNIT_FACTORS[unit]:
+    valid = {c: u for c, u in given.items() if u in UNIT_CHOICES.get(c, ())}
+    explicit: dict[str, tuple[str, str]] = {}  # header → (canonical, unit) first given
+    for canonical, unit in valid.items():
+        header = mapping.get(canonical)
+        if header is None:
+            continue
+        if header in explicit and UNIT_FACTORS[explicit[header][1]] != UNIT_FACTORS[unit]:
+            first, first_unit = explicit[header]
             errors.add(
-                f"is used as {seen[header][0]} in {seen[header][1]} and as {canonical} in {unit}",
+                f"is used as {first} in {first_unit} and as {canonical} in {unit}",
                 "one unit per column",
                 column=header,
             )
-        seen.setdefault(header, (canonical, unit))
+        explicit.setdefault(header, (canonical, unit))
+    resolved = {}
+    for canonical in UNIT_CHOICES:
+        if canonical not in mapping:
+            continue
+        shared = explicit.get(mapping[canonical])  # a header's unit serves all its roles
+        unit = valid.get(canonical) or (shared[1] if shared else DEFAULT_UNITS[canonical])
+        resolved[canonical] = unit if unit in UNIT_CHOICES[canonical] else DEFAULT_UNITS[canonical]
     return resolved
 
 

@@ -118,6 +118,9 @@ def test_unknown_units_and_conflicting_units_are_errors() -> None:
     mapping = {"params": "params", "tokens": "tokens", "loss": "val_loss", "val_loss": "val_loss"}
     conflict = bad(data, mapping, {"loss": "bits", "val_loss": "nats"}).summary()
     assert 'column "val_loss": is used as loss in bits and as val_loss in nats' in conflict
+    shared = ok(data, mapping, {"loss": "bits"})  # one unit given: the column's other role too
+    assert shared.units["val_loss"] == "bits"
+    assert shared.columns["val_loss"].tolist() == shared.columns["loss"].tolist()
 
 
 def test_compute_far_from_6nd_is_a_units_error_but_budgets_in_step_logs_are_fine() -> None:
