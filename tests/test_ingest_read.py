@@ -439,3 +439,15 @@ def test_a_large_csv_is_read_without_importing_pandas(tmp_path: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
     )
     assert done.stdout.split() == ["50", "True", "False"]
+
+
+def test_a_real_tracker_export_maps_its_logged_names() -> None:
+    fixture = REPO / "tests" / "fixtures" / "importers" / "wandb_api_project.csv"
+    if not fixture.exists():
+        pytest.skip("the importer fixtures are not in this checkout")
+    parsed = parse_table(fixture.name, fixture.read_bytes())
+    assert isinstance(parsed, ParsedTable), parsed.messages()
+    assert parsed.format == "wandb"
+    assert parsed.mapping["loss"] == "eval/loss"
+    assert parsed.mapping["tokens"] == "train/tokens_seen"
+    assert parsed.n_runs == 5
