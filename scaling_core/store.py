@@ -307,7 +307,7 @@ keep the order of their first row in the whole dataset. Parameters: the step, th
 CURVE_POINTS_PER_RUN = 200
 """Resolution of the curves every write stores (``load_curves``' default reads them)."""
 
-_CURVES_KEPT = """
+_CURVES_THINNED = """
     WITH r AS (
         SELECT run, first_ord, n_points <= ? AS whole, lo, ? / ln(2 + hi - lo) AS scale,
                row_number() OVER (ORDER BY first_ord) AS k
@@ -318,28 +318,40 @@ _CURVES_KEPT = """
                r.k * 4294967296 + least(
                    ? - 1, floor(ln(1 + coalesce(p.step, p.ord::DOUBLE) - r.lo) * r.scale)
                )::BIGINT AS bucket
-        FROM points p JOIN r ON p.run = r.run
+        FROM {rows} p JOIN r ON p.run = r.run
         WHERE p.dataset_id = ? AND NOT r.whole
     ),
-    kept AS (
-        SELECT arg_min(ord, (loss, ord)) AS ord FROM b GROUP BY bucket
-        UNION SELECT arg_max(ord, (pos, ord)) FROM b GROUP BY bucket
-    )
+    picks AS (
+        SELECT arg_min(ord, (loss, ord)) AS low, arg_max(ord, (pos, ord)) AS last
+        FROM b GROUP BY bucket
+    ),
+    kept AS (SELECT low AS ord FROM picks UNION SELECT last FROM picks)
     SELECT p.dataset_id, p.run, r.first_ord, p.ord, coalesce(p.step, p.ord::DOUBLE) AS pos,
            p.step, p.tokens, p.flops, p.loss, p.params, p.grp
-    FROM points p JOIN r ON p.run = r.run
+    FROM {rows} p JOIN r ON p.run = r.run
     WHERE p.dataset_id = ? AND (r.whole OR p.ord IN (SELECT ord FROM kept))"""
-"""A dataset's curves thinned in SQL, as rows of the ``curves`` table. Runs with more than the
+"""A dataset's curves thinned in SQL, as rows of the ``curves`` table, from ``{rows}`` (the
+points, or the stored curves when fewer points per run are asked for). Runs with more than the
 requested points per run are cut into log-spaced buckets of their position (the step, or the
 row order where a row has none) between the run's first and last position (kept in ``runs``,
-so no extra pass over the points finds them); each bucket keeps its lowest-loss row (the
-envelope) and its last row (the curve's end). One BIGINT per (run, bucket) is the grouping key
-— several times faster than grouping on (run name, bucket) — and only row numbers are picked;
-the rows are read in one final pass. Shorter runs come back whole. Parameters: points per run,
-buckets, dataset id, buckets, dataset id, dataset id."""
+so no extra pass finds them); each bucket keeps its lowest-loss row (the envelope) and its last
+row (the curve's end). One BIGINT per (run, bucket) is the grouping key — several times faster
+than grouping on (run name, bucket) — both picks come from one aggregation (so ``b`` streams
+instead of being materialised), and only row numbers are picked; the rows are read in one
+final pass. Shorter runs come back whole. Parameters: points per run, buckets, dataset id,
+buckets, dataset id, dataset id."""
 
+_CURVES_FROM_POINTS = _CURVES_THINNED.format(rows="points")
+_CURVES_FROM_STORED = _CURVES_THINNED.format(rows="curves")
 _CURVE_COLUMNS = 'run, step, tokens, flops, loss, params, grp AS "group"'
-_CURVES_ON_DEMAND = f"SELECT {_CURVE_COLUMNS} FROM ({_CURVES_KEPT}) ORDER BY first_ord, pos, ord"
+_CURVES_ON_DEMAND = {
+    source: f"SELECT {_CURVE_COLUMNS} FROM ({query}) ORDER BY first_ord, pos, ord"
+    for source, query in (("points", _CURVES_FROM_POINTS), ("stored", _CURVES_FROM_STORED))
+}
+"""Curves at a resolution other than the stored one: fewer points per run thin the stored
+curves (a few hundred rows per run, fast at any dataset size; a bucket's lowest loss is then
+the lowest among the stored rows), more points per run go back to the points (seconds at 10M
+points)."""
 _STORED_CURVES = (
     f"SELECT {_CURVE_COLUMNS} FROM curves WHERE dataset_id = ? ORDER BY first_ord, pos, ord"
 )
@@ -371,7 +383,7 @@ _DERIVE: tuple[str, ...] = (
             FROM points WHERE dataset_id = ? GROUP BY dataset_id, run
         )""",
     "DELETE FROM curves WHERE dataset_id = ?",
-    "INSERT INTO curves " + _CURVES_KEPT,
+    "INSERT INTO curves " + _CURVES_FROM_POINTS,
 )
 """What every write derives from a dataset's points, in the same transaction: one ``runs`` row
 per run with both reductions (``final``: the row with the largest step, no step counting as
@@ -1212,8 +1224,8 @@ class Store:
 
         Columns ``run, step, tokens, flops, loss, params, group``; runs in order of first
         appearance, rows by step. The default resolution is stored by every write, so reading
-        it costs one small table scan however many points the dataset has; other resolutions
-        are computed from the points on request.
+        it costs one small table scan however many points the dataset has; fewer points per
+        run thin the stored curves (fast), more go back to the points (seconds at 10M).
         """
         if max_points_per_run < 2:
             raise StoreError("max_points_per_run must be at least 2")
@@ -1223,8 +1235,9 @@ class Store:
             if max_points_per_run == CURVE_POINTS_PER_RUN:
                 result = cursor.execute(_STORED_CURVES, [info.id])
             else:
+                source = "stored" if max_points_per_run < CURVE_POINTS_PER_RUN else "points"
                 params = [max_points_per_run, buckets, info.id, buckets, info.id, info.id]
-                result = cursor.execute(_CURVES_ON_DEMAND, params)
+                result = cursor.execute(_CURVES_ON_DEMAND[source], params)
             frame = result.df()
         for column in ("run", "group"):
             frame[column] = frame[column].astype(object)

@@ -642,9 +642,25 @@ def test_stored_curves_equal_curves_computed_on_request(
     stored = store.load_curves("curves")
     assert stored["step"].iloc[-1] == 5 and stored["run"].iloc[-1] == "late"
     assert 9000 in stored.loc[stored["run"] == "small", "step"].tolist()
-    monkeypatch.setattr(store_module, "CURVE_POINTS_PER_RUN", 10**9)
+    monkeypatch.setattr(store_module, "CURVE_POINTS_PER_RUN", 2)  # 200 is now "more"
     computed = store.load_curves("curves", max_points_per_run=200)
     pd.testing.assert_frame_equal(stored, computed)
+
+
+def test_fewer_points_per_run_thin_the_stored_curves(store: Store) -> None:
+    data = long_run_log(steps=3000)
+    table = parsed(data)
+    store.add_dataset("curves", table, data)
+    coarse = store.load_curves("curves", max_points_per_run=40)
+    stored = store.load_curves("curves")
+    keys = set(zip(stored["run"], stored["step"], strict=True))
+    assert set(zip(coarse["run"], coarse["step"], strict=True)) <= keys
+    for run in ("small", "big"):
+        mine = coarse[coarse["run"] == run]
+        assert 10 <= len(mine) <= 40
+        assert (mine["step"].iloc[0], mine["step"].iloc[-1]) == (1, 3000)
+        assert mine["loss"].min() == table.points.loc[table.points["run"] == run, "loss"].min()
+    assert (coarse["run"] == "short").sum() == 2
 
 
 def test_load_curves_on_runs_without_steps_orders_by_row(store: Store) -> None:
