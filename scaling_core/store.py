@@ -5,7 +5,7 @@ the same SQL runs on a DuckLake catalog shared by a team. The location is one se
 (``SCALESCOPE_STORE``): a file path (default ``data/scalescope.duckdb``), ``:memory:``, or
 ``ducklake:postgres:dbname=… host=…`` (team mode; data files under ``SCALESCOPE_LAKE_DATA``).
 
-Rules kept here:
+Rules kept here (derived tables are rebuilt in SQL inside the same write transaction):
 
 - Every value is bound as a ``?`` parameter, never formatted into SQL.
 - One process-wide connection; each call works on its own ``cursor()`` (DuckDB connections are
@@ -30,8 +30,11 @@ Tables (layout version in ``schema_version``; older files are migrated on open):
 - ``points``      — the validated step-level rows in schema units (params/tokens counts, flops
   in FLOPs, losses in nats). ``ord`` orders rows within a dataset across appended files;
   ``row_number`` is the spreadsheet row in its own file.
-- ``runs``        — one row per (dataset, run): parameter count, group, first row, row count,
-  first and last position (step, or row order without steps) — what the curves query needs.
+- ``runs``        — derived, one row per (dataset, run): parameter count, first row, row
+  count, first and last position (step, or row order without steps), and the ``final`` and
+  ``best`` rows' values — so opening a 10M-point dataset reads one row per run.
+- ``curves``      — derived, each run thinned to at most 200 points (log-spaced buckets keep
+  their lowest and last loss) — so drawing a 10M-point dataset reads a few rows per run.
 - ``mappings``    — saved column mappings (and units) per workspace, keyed by the header list.
 - ``write_lock``  — one row bumped by every write transaction (see above).
 """
@@ -72,6 +75,7 @@ if TYPE_CHECKING:  # pandas and pyarrow are imported where a frame or a table is
     import pyarrow as pa
 
 __all__ = [
+    "CURVE_POINTS_PER_RUN",
     "DEFAULT_DATASETS",
     "DEFAULT_WORKSPACE",
     "SCHEMA_VERSION",
@@ -90,7 +94,8 @@ __all__ = [
 
 SCHEMA_VERSION = 3
 """1: datasets, points, sources. 2: points.metric. 3: workspaces, uuid ids, appendable datasets
-(sources per file, ``points.ord``), runs, saved mappings, ``write_lock``; no PK/UNIQUE/sequence."""
+(sources per file, ``points.ord``), derived runs and curves, saved mappings, ``write_lock``; no
+PRIMARY KEY, UNIQUE or sequence, so the same layout works on DuckLake."""
 STORE_ENV_VAR = "SCALESCOPE_STORE"
 MEMORY = ":memory:"
 REPO_ROOT = Path(__file__).resolve().parent.parent
