@@ -45,6 +45,10 @@ from scaling_core.store import DatasetInfo, StoreError
 from scaling_core.workspace_store import WorkspaceStore
 
 PREVIEW_ROWS = 20
+NUMBER_FORMATS = {
+    column: st.column_config.NumberColumn(format="%.3e") for column in ("params", "tokens")
+}
+"""Sizes span orders of magnitude: shown as 1.311e+9 (4 significant digits)."""
 MAX_LISTED_RUNS = 8
 """Run names listed by name in a caption before the rest are counted."""
 
@@ -220,8 +224,10 @@ def edit_mapping(
         grid = st.columns(3)
         for position, (canonical, meaning) in enumerate(CANONICAL_COLUMNS.items()):
             cell = grid[position % 3]
+            with_unit = canonical in UNIT_CHOICES
+            column_cell, unit_cell = cell.columns([3, 2]) if with_unit else (cell, None)
             preset_header = preset.get(canonical, NONE_OPTION)
-            choice = cell.selectbox(
+            choice = column_cell.selectbox(
                 canonical,
                 options,
                 index=options.index(preset_header) if preset_header in options else 0,
@@ -230,21 +236,31 @@ def edit_mapping(
             )
             if choice != NONE_OPTION:
                 mapping[canonical] = choice
-            if canonical in UNIT_CHOICES:
+            if unit_cell is not None:
                 choices = UNIT_CHOICES[canonical]
-                unit = cell.selectbox(
-                    f"{canonical} unit",
+                unit = unit_cell.selectbox(
+                    "unit",
                     choices,
                     index=choices.index(preset_units.get(canonical, choices[0])),
                     format_func=UNIT_LABELS.__getitem__,
                     key=f"unit_{canonical}_{file_key}",
                     disabled=choice == NONE_OPTION,
-                    help="The unit the file's values are in; they are stored as counts, "
-                    "FLOPs and nats.",
+                    help=f"The unit of the file's {canonical} values; stored as "
+                    f"{UNIT_LABELS[choices[0]]}.",
                 )
                 if choice != NONE_OPTION:
                     units[canonical] = unit
     return mapping, units
+
+
+def shown_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` ready for ``st.dataframe``: FLOPs as text in scientific notation, because the
+    grid refuses to draw whole numbers beyond 2**53 (every FLOP count) as numbers."""
+    if "flops" not in frame:
+        return frame
+    flops = frame["flops"].to_numpy(dtype=float)
+    text = [None if np.isnan(v) else f"{v:.3e}" for v in flops.tolist()]
+    return frame.assign(flops=pd.Series(text, index=frame.index, dtype=object))
 
 
 # -- reduction -------------------------------------------------------------------------------
@@ -347,7 +363,7 @@ def preview_runs(parsed: ParsedTable, reduction: str, at_step: float | None) -> 
             "Stored datasets → Runs of a dataset."
         )
     st.caption("One row per run, as the fit sees it:")
-    st.dataframe(_runs_frame(runs), hide_index=True)
+    st.dataframe(shown_table(_runs_frame(runs)), hide_index=True, column_config=NUMBER_FORMATS)
 
 
 # -- target and save -------------------------------------------------------------------------
@@ -488,7 +504,11 @@ def upload_section(store: WorkspaceStore, datasets: list[DatasetInfo]) -> None:
         f"{PREVIEW_ROWS} rows in canonical units (params and tokens as counts, flops in FLOPs, "
         "losses in nats)."
     )
-    st.dataframe(parsed.points.head(PREVIEW_ROWS), hide_index=True)
+    st.dataframe(
+        shown_table(parsed.points.head(PREVIEW_ROWS)),
+        hide_index=True,
+        column_config=NUMBER_FORMATS,
+    )
     reduction, at_step = choose_reduction(parsed, file_key)
     if parsed.has_step_logs:
         preview_runs(parsed, reduction, at_step)
@@ -588,7 +608,7 @@ def runs_view(store: WorkspaceStore, datasets: list[DatasetInfo]) -> None:
                 f"{len(runs.run):,} of {count_phrase(total, 'run')} have an evaluation at or "
                 f"before step {at_step:g}."
             )
-        st.dataframe(_runs_frame(runs), hide_index=True)
+        st.dataframe(shown_table(_runs_frame(runs)), hide_index=True, column_config=NUMBER_FORMATS)
 
 
 def _sources_zip(store: WorkspaceStore, name: str) -> bytes:

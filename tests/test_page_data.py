@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.util import patch_config_options
 
 from scaling_core.importers import read_export_path
-from scaling_core.store import DEFAULT_DATASETS, STORE_ENV_VAR, Store
+from scaling_core.store import DEFAULT_DATASETS, STORE_ENV_VAR, Store, ensure_default_datasets
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE = str(REPO / "pages" / "data.py")
@@ -41,11 +42,21 @@ BAD = b"run,params,tokens,loss\na,70M,1.4B,3.1\nb,abc,2.8e9,2.9\n"
 DEFAULT_COUNT = len(DEFAULT_DATASETS)
 
 
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store file holding the bundled datasets, copied for each test (seeding costs more)."""
+    path = tmp_path_factory.mktemp("seeded") / "seeded.duckdb"
+    with Store.open(str(path)) as store:
+        ensure_default_datasets(store)
+    return path
+
+
 @pytest.fixture
-def store_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def store_path(seeded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.syspath_prepend(str(REPO))
     monkeypatch.delenv("SCALESCOPE_VIEWER", raising=False)
     path = tmp_path / "page.duckdb"
+    shutil.copyfile(seeded, path)
     monkeypatch.setenv(STORE_ENV_VAR, str(path))
     st.cache_resource.clear()
     yield path
@@ -623,9 +634,12 @@ def _corpus_cases() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def corpus_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppTest, Path]]:
+def corpus_page(
+    seeded: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[AppTest, Path]]:
     """One page session for the whole corpus (a fresh AppTest per file costs a full run)."""
     path = tmp_path_factory.mktemp("corpus") / "corpus.duckdb"
+    shutil.copyfile(seeded, path)
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(REPO))
         mp.setenv(STORE_ENV_VAR, str(path))
