@@ -542,6 +542,23 @@ def test_the_saved_mapping_presets_the_next_upload_with_these_headers(store_path
     assert not at.error
 
 
+def test_a_mapping_that_cannot_be_remembered_does_not_block_the_save(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scaling_core.store import StoreError
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise StoreError("the store is busy; try again")
+
+    monkeypatch.setattr(Store, "save_mapping", refuse)
+    at = click_save(upload(run_page(), "good.csv", GOOD))
+    assert "Saved dataset good (created)" in texts(at.success)
+    assert "The column mapping was not remembered: the store is busy; try again" in texts(
+        at.caption
+    )
+    assert "good" in dataset_names(store_path)
+
+
 # -- hostile names ---------------------------------------------------------------------------
 
 
