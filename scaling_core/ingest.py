@@ -41,6 +41,7 @@ from scaling_core.ingest_checks import (
     MIN_TOKENS_PER_PARAM,
     Rows,
     check_compute,
+    check_params_scale,
     check_repeats,
     check_run_params,
     check_scales,
@@ -696,6 +697,7 @@ def validate_table(
     if errors.total:
         return errors.result()
     drop = check_repeats(rows, errors, warnings)
+    check_params_scale(rows, warnings)
     if not errors.total:
         check_scales(rows, errors)
     if errors.total:

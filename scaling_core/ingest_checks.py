@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 MIN_TOKENS_PER_PARAM = 1e-3
+MIN_PLAUSIBLE_PARAMS = 1e4
+"""Below this, a whole sweep's parameter counts are more likely written in millions or billions
+(70 for 70M) than real: language-model scaling studies start around 1e5–1e6 parameters."""
 """Fewer training tokens than this per parameter is taken as a units mistake (e.g. tokens in B)."""
 
 COMPUTE_TOLERANCE = 100.0
@@ -229,6 +232,25 @@ def check_token_units(rows: Rows, errors: Collector) -> None:
             source,
         )
     errors.total += max(0, bad.size - 50)
+
+
+def check_params_scale(rows: Rows, warnings: Collector) -> None:
+    """Every run below :data:`MIN_PLAUSIBLE_PARAMS` parameters: probably sizes in M or B.
+
+    A warning, not an error: tiny models do exist (toy sweeps), so the user may accept it.
+    Tokens in the same unit pass :func:`check_token_units` (their ratio looks right), which is
+    why this looks at the parameter counts alone.
+    """
+    params = rows.columns["params"][rows.final_rows]
+    if params.size == 0 or not np.all(params < MIN_PLAUSIBLE_PARAMS):
+        return
+    warnings.add(
+        f"every run has fewer than {MIN_PLAUSIBLE_PARAMS:,.0f} parameters (the largest has "
+        f"{float(params.max()):.4g}), which suggests sizes written in millions or billions",
+        "parameter counts as plain counts (70M or 7e7), or the column's unit chosen in the "
+        "mapping (M, B); accept the warning if these really are models this small",
+        column=rows.mapping.get("params"),
+    )
 
 
 def check_compute(rows: Rows, errors: Collector) -> None:

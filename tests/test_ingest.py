@@ -540,3 +540,15 @@ def test_numpy_reduction_matches_the_pandas_one(data, reduction, at_step) -> Non
     assert fast.run.tolist() == slow.run.tolist()
     np.testing.assert_array_equal(fast.tokens, slow.tokens)
     np.testing.assert_array_equal(fast.loss, slow.loss)
+
+
+def test_a_sweep_of_tiny_parameter_counts_warns_about_units() -> None:
+    """70, 140, 280 "parameters" with tokens in the same unit pass the tokens/params ratio
+    check; only the counts themselves reveal sizes written in millions."""
+    parsed = parse_table("r.csv", b"run,params,tokens,loss\na,70,1.4,3.1\nb,140,2.8,2.9\n")
+    assert isinstance(parsed, ParsedTable)
+    (warning,) = parsed.warnings
+    assert warning.column == "params"
+    assert "fewer than 10,000 parameters (the largest has 140)" in warning.message()
+    in_millions = parse_table("r.csv", b"run,params,tokens,loss\na,70M,1.4B,3.1\nb,140M,2.8B,2.9\n")
+    assert isinstance(in_millions, ParsedTable) and in_millions.warnings == ()
