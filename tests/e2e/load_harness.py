@@ -41,6 +41,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -219,12 +220,30 @@ def _status_kib(pid: int, key: str) -> int:
 
 def tree_rss_kib(pid: int) -> int:
     """Resident memory of ``pid`` and all its descendants, in KiB (VmRSS summed)."""
-    total, pending = 0, [pid]
+    return sum(_status_kib(member, "VmRSS") for member in _tree(pid))
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants alive now."""
+    found, pending = [], [pid]
     while pending:
         current = pending.pop()
-        total += _status_kib(current, "VmRSS")
+        found.append(current)
         pending.extend(_children(current))
-    return total
+    return found
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its live descendants."""
+    ticks = 0
+    for member in _tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -292,6 +311,8 @@ class SessionResult:
     """Error elements, console errors, page errors, failed steps and mismatches."""
     ignored: list[str] = field(default_factory=list)
     """Console errors judged benign by :func:`benign_console_error` (reported, not failed)."""
+    step: str = "not started"
+    """The interaction in progress (or "done"): names where an unfinished session hung."""
 
 
 INTERACTIONS = ("open data page", "upload", "save", "open fit page", "set drop", "set objective")
@@ -306,6 +327,10 @@ class LoadReport:
     rss_before_kib: int
     rss_after_kib: int
     peak_rss_kib: int
+    server_cpu_s: float
+    """CPU seconds the server's process tree used during the sessions."""
+    browser_cpu_s: float
+    """CPU seconds the Playwright driver and Chromium used during the sessions."""
     n_cpus: int
     load_avg: tuple[float, float]
 
@@ -344,7 +369,9 @@ class LoadReport:
         return {
             "sessions": len(self.sessions),
             "errors": self.errors,
-            "ignored_console_errors": len(self.ignored),
+            "ignored_console_errors": dict(
+                Counter(entry.split(":", 2)[1].strip() for entry in self.ignored)
+            ),
             "wall_s": self.wall_s,
             "latency_s": {
                 "all": stats(self.latencies()),
@@ -356,6 +383,7 @@ class LoadReport:
                 "per_session": self.rss_per_session_kib / 1024,
                 "peak_main_process": self.peak_rss_kib / 1024,
             },
+            "cpu_s": {"server": self.server_cpu_s, "browser": self.browser_cpu_s},
             "n_cpus": self.n_cpus,
             "load_avg_1min_start_end": list(self.load_avg),
             "alphas": {s.plan.dataset: s.alphas for s in self.sessions},
@@ -381,21 +409,32 @@ ALPHA_IN_FORMULA = re.compile(r"N\^\{([-+0-9.e]+)\}")
 
 
 _PAGE_PATH_PROBE = re.compile(r"^/[^/]+/_stcore/(health|host-config)$")
+_MEDIA_FILE = re.compile(r"^/media/[0-9a-f]+\.\w+$")
+_DOWNLOAD_CHECK = "Client Error: Download Button source error"
 
 
-def benign_console_error(base_url: str, resource_url: str) -> bool:
-    """Console errors that say nothing about the app, so they must not fail the load test.
+def benign_console_error(base_url: str, text: str, resource_url: str) -> str | None:
+    """Why a console error says nothing about the app (its category), or None when it counts.
 
-    - A resource on another host: the favicon of ``page_icon=":material/…"`` is fetched from
-      fonts.gstatic.com, which a closed network cannot resolve (an air-gapped deployment sees
-      the same; the page works without it).
-    - Streamlit's own base-path discovery: opened at ``/data``, the frontend first tries
+    - "offline resource": a resource on another host. The favicon of
+      ``page_icon=":material/…"`` comes from fonts.gstatic.com, which a closed network cannot
+      resolve (an air-gapped deployment sees the same; the page works without it).
+    - "base-path probe": opened at ``/data``, Streamlit's frontend first tries
       ``/data/_stcore/health`` and ``/data/_stcore/host-config`` (404) before ``/_stcore/…``.
+    - "stale download source": a download button rendered by one script run checks its file
+      (``/media/<hash>.json``) with a request; when the next run of the same session has already
+      finished, Streamlit has dropped that run's files, so the check of the replaced button gets
+      a 404 (the current button's file exists). Seen under load only. Pages avoid it with
+      deferred downloads (``data=`` a callable), which the frontend does not pre-check.
     """
     base, resource = urllib.parse.urlsplit(base_url), urllib.parse.urlsplit(resource_url)
     if resource.netloc and resource.netloc != base.netloc:
-        return True
-    return bool(_PAGE_PATH_PROBE.match(resource.path))
+        return "offline resource"
+    if _PAGE_PATH_PROBE.match(resource.path):
+        return "base-path probe"
+    if text.startswith(_DOWNLOAD_CHECK) or (_MEDIA_FILE.match(resource.path) and "404" in text):
+        return "stale download source"
+    return None
 
 
 async def _wait_idle(page, timeout_ms: float) -> None:
@@ -422,13 +461,21 @@ async def _fit_shown(page, dataset: str, n_points: int, timeout_ms: float, extra
     )
 
 
-async def _read_alpha(page) -> float:
-    """α from the formula's TeX source (KaTeX keeps it in a MathML annotation)."""
-    sources = await page.locator(".katex-mathml annotation").all_text_contents()
-    values = [float(m.group(1)) for s in sources for m in [ALPHA_IN_FORMULA.search(s)] if m]
-    if len(values) != 1:
-        raise AssertionError(f"expected one fitted formula with N^{{α}}, saw {sources!r}")
-    return values[0]
+async def _read_alpha(page, timeout_ms: float) -> float:
+    """α from the formula's TeX source (KaTeX keeps it in a MathML annotation).
+
+    Polled: KaTeX is a lazily loaded chunk, so on a busy machine the formula can appear after
+    the script run is over and the caption is shown.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        sources = await page.locator(".katex-mathml annotation").all_text_contents()
+        values = [float(m.group(1)) for s in sources for m in [ALPHA_IN_FORMULA.search(s)] if m]
+        if len(values) == 1:
+            return values[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected one fitted formula with N^{{α}}, saw {sources!r}")
+        await page.wait_for_timeout(250)
 
 
 async def _error_elements(page) -> list[str]:
@@ -437,25 +484,34 @@ async def _error_elements(page) -> list[str]:
 
 
 async def run_session(
-    context, base_url: str, plan: SessionPlan, barrier: asyncio.Barrier, timeout_ms: float
-) -> SessionResult:
-    """Drive one session through the workload (see the module docstring); never raises."""
+    context, base_url: str, result: SessionResult, barrier: asyncio.Barrier, timeout_ms: float
+) -> None:
+    """Drive one session through the workload (see the module docstring), recording into
+    ``result`` as it goes (so a cancelled session still reports how far it got); never raises
+    except when cancelled."""
     from playwright.async_api import expect
 
-    result = SessionResult(plan=plan)
+    plan = result.plan
+    context.set_default_timeout(timeout_ms)  # also page.goto's 30 s: 20 cold loads take longer
+    context.set_default_navigation_timeout(timeout_ms)
     page = await context.new_page()
 
     def on_console(message) -> None:
         if message.type != "error":
             return
         url = (message.location or {}).get("url", "")
+        category = benign_console_error(base_url, message.text, url)
         text = f"console error: {message.text[:300]} ({url})"
-        (result.ignored if benign_console_error(base_url, url) else result.errors).append(text)
+        if category is None:
+            result.errors.append(text)
+        else:
+            result.ignored.append(f"{category}: {text}")
 
     page.on("console", on_console)
     page.on("pageerror", lambda error: result.errors.append(f"page error: {error}"))
 
     async def step(name: str, action, until) -> None:
+        result.step = name
         started = time.monotonic()
         await action()
         await until()
@@ -478,7 +534,11 @@ async def run_session(
             )
             await _wait_idle(page, timeout_ms)
 
-        await step("open data page", lambda: page.goto(f"{base_url}/data"), data_page_ready)
+        await step(
+            "open data page",
+            lambda: page.goto(f"{base_url}/data", wait_until="domcontentloaded"),
+            data_page_ready,
+        )
 
         uploader = page.locator(
             '[data-testid="stFileUploader"]', has_text=re.compile("upload", re.IGNORECASE)
@@ -518,7 +578,7 @@ async def run_session(
             sidebar_nav.get_by_role("link", name="Fit").click,
             lambda: _fit_shown(page, plan.dataset, N_RUNS, timeout_ms),
         )
-        check_alpha("first fit", await _read_alpha(page))
+        check_alpha("first fit", await _read_alpha(page, timeout_ms))
 
         # 3. Session-local setting: leave out this session's own number of runs.
         drop_box = page.get_by_role("spinbutton", name="Leave out highest-loss runs")
@@ -532,7 +592,7 @@ async def run_session(
             set_drop,
             lambda: _fit_shown(page, plan.dataset, N_RUNS - plan.drop, timeout_ms),
         )
-        check_alpha("after drop", await _read_alpha(page))
+        check_alpha("after drop", await _read_alpha(page, timeout_ms))
 
         # 4. Everyone has set their drop: another rerun must still show this session's state.
         await barrier.wait()
@@ -548,7 +608,7 @@ async def run_session(
                 page, plan.dataset, N_RUNS - plan.drop, timeout_ms, extra="objective ls_log"
             ),
         )
-        check_alpha("after objective", await _read_alpha(page))
+        check_alpha("after objective", await _read_alpha(page, timeout_ms))
         shown_drop = await drop_box.input_value()
         if shown_drop != str(plan.drop):
             result.errors.append(f"drop shows {shown_drop}, this session set {plan.drop}")
@@ -558,6 +618,7 @@ async def run_session(
             result.errors.append(f"dataset picker shows {shown_dataset!r}, not {plan.dataset!r}")
         if f"drop={plan.drop}" not in page.url:
             result.errors.append(f"URL {page.url} lacks drop={plan.drop}")
+        result.step = "done"
     except asyncio.BrokenBarrierError:
         result.errors.append("stopped: another session failed before the shared checkpoint")
     except Exception as exc:  # report every session's failure, not only the first one
@@ -566,8 +627,8 @@ async def run_session(
         with suppress(Exception):  # the page may be gone; the error above is what matters
             result.errors.append(f"page text at failure: {(await page.inner_text(APP))[:1500]}")
     finally:
-        await page.close()
-    return result
+        with suppress(Exception):  # closing may fail when the session was cancelled
+            await page.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -598,9 +659,15 @@ async def run_load(
     *,
     chromium: str | Path = CHROMIUM,
     timeout_s: float = 150.0,
+    total_timeout_s: float = 330.0,
     tag: str | None = None,
 ) -> LoadReport:
-    """Drive ``n_sessions`` concurrent sessions (one Chromium, one context each) to the end."""
+    """Drive ``n_sessions`` concurrent sessions (one Chromium, one context each) to the end.
+
+    ``timeout_s`` bounds each wait of an interaction; ``total_timeout_s`` the whole run: a
+    session still running then is cancelled and reported as an error naming the interaction
+    it was in, so a slow run ends with a diagnosis instead of a killed test.
+    """
     from playwright.async_api import async_playwright
 
     plans = plan_sessions(n_sessions, tag)
@@ -617,25 +684,41 @@ async def run_load(
                 await browser.new_context(viewport={"width": 1280, "height": 900}) for _ in plans
             ]
             barrier = asyncio.Barrier(n_sessions)
+            sessions = [SessionResult(plan=plan) for plan in plans]
+            server_cpu, own_cpu = tree_cpu_s(server.pid), tree_cpu_s(os.getpid())
             started = time.monotonic()
-            sessions = await asyncio.gather(
-                *(
-                    run_session(context, server.url, plan, barrier, timeout_ms)
-                    for context, plan in zip(contexts, plans, strict=True)
-                )
-            )
+            tasks = [
+                asyncio.create_task(run_session(context, server.url, result, barrier, timeout_ms))
+                for context, result in zip(contexts, sessions, strict=True)
+            ]
+            _, pending = await asyncio.wait(tasks, timeout=total_timeout_s)
             wall = time.monotonic() - started
+            server_cpu = tree_cpu_s(server.pid) - server_cpu
+            # This process's tree holds the driver and Chromium, and the server when it was
+            # started here: count the server once.
+            browser_cpu = tree_cpu_s(os.getpid()) - own_cpu - server_cpu
+            if server.pid not in _tree(os.getpid()):
+                browser_cpu += server_cpu
+            for task, result in zip(tasks, sessions, strict=True):
+                if task in pending:
+                    result.errors.append(
+                        f"unfinished after {total_timeout_s:.0f} s, in step {result.step!r}"
+                    )
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             rss_after = tree_rss_kib(server.pid)  # every session still connected
             for context in contexts:
                 await context.close()
         finally:
             await browser.close()
     return LoadReport(
-        sessions=list(sessions),
+        sessions=sessions,
         wall_s=wall,
         rss_before_kib=rss_before,
         rss_after_kib=rss_after,
         peak_rss_kib=peak_rss_kib(server.pid),
+        server_cpu_s=server_cpu,
+        browser_cpu_s=browser_cpu,
         n_cpus=os.cpu_count() or 0,
         load_avg=(load_start, os.getloadavg()[0]),
     )
