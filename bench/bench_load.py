@@ -52,6 +52,9 @@ def markdown(summary: dict, when: str) -> str:
         for name, s in latency.items()
     ]
     load = summary["load_avg_1min_start_end"]
+    cpu = summary["cpu_s"]
+    server_per_interaction = cpu["server"] / max(latency["all"]["n"], 1)
+    browser_ratio = cpu["browser"] / max(cpu["server"], 1e-9)
     ignored = (
         ", ".join(f"{kind} {count}" for kind, count in summary["ignored_console_errors"].items())
         or "none"
@@ -82,7 +85,10 @@ def markdown(summary: dict, when: str) -> str:
             f"- CPU used during the sessions: server {summary['cpu_s']['server']:.0f} s, "
             f"Chromium + Playwright driver + harness {summary['cpu_s']['browser']:.0f} s "
             f"(the {summary['n_cpus']} cores offered {summary['n_cpus'] * summary['wall_s']:.0f} "
-            "core-seconds in that time, shared with everything else on the machine).",
+            "core-seconds in that time, shared with everything else on the machine). The server "
+            f"spent {server_per_interaction:.2f} CPU-seconds per interaction; most of each "
+            "latency is waiting for a core, and Chromium rendering the 20 pages needed "
+            f"{browser_ratio:.1f}× the server's CPU on the same 2 cores.",
             "",
             "| interaction | n | p50 | p95 | max |",
             "| --- | --- | --- | --- | --- |",
@@ -114,6 +120,12 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     parser.add_argument("--chromium", default=str(CHROMIUM))
     parser.add_argument(
+        "--from-json",
+        action="store_true",
+        help=f"no run: render the section from {RESULTS.relative_to(ROOT)} (with --write, "
+        "put it into BENCHMARKS.md)",
+    )
+    parser.add_argument(
         "--total-timeout",
         type=float,
         default=900.0,
@@ -121,6 +133,14 @@ def main() -> int:
         "are cancelled and reported (default 900: the bench reports, it does not judge speed)",
     )
     args = parser.parse_args()
+
+    if args.from_json:
+        summary = json.loads(RESULTS.read_text())
+        section = markdown(summary, summary["date"])
+        print(section)
+        if args.write:
+            write_section(section)
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="scalescope-load-") as workdir:
         store = Path(workdir) / "store.duckdb"
