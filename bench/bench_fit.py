@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -507,6 +508,13 @@ B = {bp["B"]:.1f}, α = {bp["alpha"]:.5f}, β = {bp["beta"]:.5f}. Bootstrap refi
 """
 
 
+def other_sections(text: str) -> str:
+    """The sections other benchmarks own (``<!-- bench_x:start -->`` … ``end``), kept verbatim:
+    this script regenerates only its own part of BENCHMARKS.md."""
+    found = re.finditer(r"<!-- (bench_\w+):start -->.*?<!-- \1:end -->", text, flags=re.S)
+    return "".join(f"\n{match.group(0)}\n" for match in found)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -522,7 +530,9 @@ def main() -> int:
     rows = verdicts(result)
     print_summary(result, rows)
     if args.write:
-        (ROOT / "BENCHMARKS.md").write_text(markdown(result, rows))
+        target = ROOT / "BENCHMARKS.md"
+        kept = other_sections(target.read_text() if target.exists() else "")
+        target.write_text(markdown(result, rows) + kept)
         payload = {**result, "verdicts": rows}
         (ROOT / "bench" / "last_run.json").write_text(json.dumps(payload, indent=1) + "\n")
         print(f"wrote {ROOT / 'BENCHMARKS.md'}")

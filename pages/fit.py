@@ -206,9 +206,9 @@ with tab_params:
     payload = fit.to_json()
     if boot is not None:
         payload["intervals"] = {k: list(v) for k, v in boot.intervals().items()}
-    st.download_button(
+    st.download_button(  # deferred: a rerun never leaves the button pointing at a dropped file
         "Download fit as JSON",
-        json.dumps(payload, indent=2),
+        lambda: json.dumps(payload, indent=2),
         file_name=f"fit-{law_name}.json",
         mime="application/json",
     )
