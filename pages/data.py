@@ -17,9 +17,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import unicodedata
 import zipfile
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -27,6 +26,7 @@ import streamlit as st
 from streamlit import config
 
 from pages._ui import ensure_navigation, get_store
+from scaling_core.filenames import download_name, upload_name
 from scaling_core.ingest import (
     NONE_OPTION,
     UNIT_CHOICES,
@@ -91,7 +91,6 @@ TARGET_ACTIONS = {"create": "upload", "append": "upload", "replace": "replace"}
 """The permission each target needs (``WorkspaceStore.can``)."""
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&])")
-_FILE_NAME_UNSAFE = re.compile(r'[<>:"/\\|?*]')
 
 
 # -- text and names --------------------------------------------------------------------------
@@ -100,27 +99,6 @@ _FILE_NAME_UNSAFE = re.compile(r'[<>:"/\\|?*]')
 def plain(text: str) -> str:
     """``text`` with markdown/directive characters escaped so Streamlit shows it verbatim."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
-
-
-def _printable(text: str) -> str:
-    """``text`` without control or format characters (NUL, newlines, ANSI, bidi overrides)."""
-    return "".join(ch for ch in text if not unicodedata.category(ch).startswith("C"))
-
-
-def upload_name(name: str) -> str:
-    """The uploaded file's name as stored and shown: its last path part in either path syntax,
-    without control characters. Browsers send a bare name, but the field is client data."""
-    base = PureWindowsPath(PurePosixPath(name).name).name
-    cleaned = _printable(base).strip()
-    return cleaned if cleaned not in ("", ".", "..") else "upload"
-
-
-def download_name(dataset: str, suffix: str) -> str:
-    """A download's file name from a dataset name: no path separators, no characters Windows
-    forbids, no control characters, no leading dot, at most 100 characters before ``suffix``."""
-    cleaned = _FILE_NAME_UNSAFE.sub("_", _printable(dataset))
-    cleaned = re.sub(r"\s+", " ", cleaned).strip(" .")[:100].strip(" .")
-    return f"{cleaned or 'dataset'}{suffix}"
 
 
 # -- messages --------------------------------------------------------------------------------

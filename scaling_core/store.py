@@ -60,6 +60,7 @@ import duckdb
 import numpy as np
 
 from scaling_core import lake
+from scaling_core.filenames import upload_name
 from scaling_core.ingest import (
     POINT_COLUMNS,
     REDUCTIONS,
@@ -902,7 +903,7 @@ class Store:
             mode=mode,
             digest=digest,
             content=bytes(source_bytes),
-            filename=parsed.filename,
+            filename=upload_name(parsed.filename),  # client data: never a path
             n_rows=parsed.n_rows,
             mapping_json=json.dumps(parsed.mapping),
             units_json=json.dumps(dict(getattr(parsed, "units", None) or {})),

@@ -265,13 +265,6 @@ def plain_file_name(name: str) -> bool:
     return bool(name) and printable and no_directory and name not in (".", "..")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (store/ingest): an upload's file name is stored verbatim as the dataset's "
-    "source_filename, directory parts and control characters included (NUL, newline, ANSI "
-    "escapes): the Data page's listing and `python -m scaling_core datasets` print it; dataset "
-    "names get _clean_name's check, source file names none",
-)
 @pytest.mark.parametrize("filename", HOSTILE_FILENAMES)
 def test_stored_source_file_names_are_plain_file_names(store: Store, filename: str) -> None:
     info = store.add_dataset("runs", parsed(HOSTILE_CSV, filename), HOSTILE_CSV)
