@@ -591,6 +591,7 @@ def cmd_datasets(args: argparse.Namespace) -> dict[str, Any]:
         "workspaces": workspaces,
         "datasets": [
             {
+                "dataset": info.name,  # the key `ingest` prints; "name" kept as its alias
                 "name": info.name,
                 "id": info.id,
                 "source_filename": info.source_filename,
