@@ -72,7 +72,7 @@ def test_pages_never_touch_duckdb_and_sql_lives_only_in_the_store() -> None:
         assert "duckdb" not in _imports(path), f"{path.name} imports duckdb"
         assert not sql.search(path.read_text(encoding="utf-8")), f"SQL in {path.name}"
     for path in (ROOT / "scaling_core").glob("*.py"):
-        if path.name != "store.py":
+        if path.name not in ("store.py", "lake.py"):  # lake.py: ATTACH/INSTALL for the store
             assert not sql.search(path.read_text(encoding="utf-8")), f"SQL in {path.name}"
 
 
