@@ -142,14 +142,15 @@ def test_upload_fit_and_plan_in_a_browser(server: str, browser: Browser, tmp_pat
 
 def test_readme_screenshot_of_the_fit_page(server: str, browser: Browser, tmp_path: Path) -> None:
     """docs/fit-page.png: the Fit page on the bundled Chinchilla data, fully rendered."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    # 1400×1100: tall enough for the share/export row, the formula, the chart and the table.
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = context.new_page()
     try:
         page.goto(server)
         wait_for_fit(page, CHINCHILLA)
         expect(page.get_by_text("240 runs of")).to_be_visible()
         expect(page.locator('[data-testid="stSpinner"]')).to_have_count(0)
-        # At 1400×900 the parameter table sits below the fold: scroll it up to the bottom of
+        # The parameter table sits below the fold: scroll it up to the bottom of
         # the window so the shot holds the formula, the fit caption, the chart and the table.
         page.locator(TABLE).first.evaluate(SCROLL_TO_BOTTOM)
         page.wait_for_timeout(750)  # let plotly finish its layout pass
