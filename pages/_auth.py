@@ -21,6 +21,7 @@ import streamlit as st
 from streamlit import config
 from streamlit.errors import StreamlitSecretNotFoundError
 
+from pages._text import plain
 from scaling_core.access import (
     AccessConfigError,
     AccessPolicy,
@@ -232,8 +233,3 @@ def viewer_toggle() -> None:
     )
     if st.session_state[VIEWER_MODE_KEY] and not in_url:
         st.query_params[VIEW_QUERY_KEY] = VIEW_QUERY_VALUE
-
-
-def plain(text: str) -> str:
-    """``text`` with markdown-significant characters escaped (identities are user data)."""
-    return "".join(f"\\{ch}" if ch in "\\`*_{}[]()#+-.!|<>~$:=&" else ch for ch in text)

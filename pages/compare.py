@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from pages._text import plain
 from pages._ui import (
     cached_comparison,
     cached_points,
@@ -38,9 +39,9 @@ tab_groups, tab_sweeps = st.tabs(["Architectures / recipes", "Sweeps"])
 with tab_groups:
     if not runs.group.size:
         st.info(
-            f"**{info.name}** has no group column. Map a column such as `architecture`, `recipe` "
-            "or `family` to *group* on the Data page to compare groups; the bundled "
-            "*Synthetic architectures* dataset shows the view."
+            f"**{plain(info.name)}** has no group column. Map a column such as "
+            "`architecture`, `recipe` or `family` to *group* on the Data page to compare "
+            "groups; the bundled *Synthetic architectures* dataset shows the view."
         )
     else:
         labels = list(dict.fromkeys(runs.group.astype(str)))
@@ -63,7 +64,7 @@ with tab_groups:
             info.name, info.sha256, info.reduction, drop, x_name, law_name, shared, reference
         )
         if isinstance(result, str):
-            st.error(f"{info.name}: the groups cannot be compared. {result}")
+            st.error(f"{plain(info.name)}: the groups cannot be compared. {result}")
         else:
             for pair in result.pairs:
                 (st.warning if pair.crossings else st.success)(pair.sentence())

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import zipfile
 from pathlib import PurePosixPath
 
@@ -25,6 +24,7 @@ import pandas as pd
 import streamlit as st
 from streamlit import config
 
+from pages._text import plain
 from pages._ui import ensure_navigation, get_store
 from scaling_core.filenames import download_name, upload_name
 from scaling_core.ingest import (
@@ -90,15 +90,8 @@ TARGET_LABELS = {
 TARGET_ACTIONS = {"create": "upload", "append": "upload", "replace": "replace"}
 """The permission each target needs (``WorkspaceStore.can``)."""
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&])")
-
 
 # -- text and names --------------------------------------------------------------------------
-
-
-def plain(text: str) -> str:
-    """``text`` with markdown/directive characters escaped so Streamlit shows it verbatim."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 # -- messages --------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pages._share import (
     share_control,
     slug,
 )
+from pages._text import plain
 from pages._ui import (
     DEFAULT_RESAMPLES,
     bootstrap_with_progress,
@@ -125,13 +126,13 @@ spec = FitSpec(
 )
 fit = cached_fit(info.name, info.sha256, info.reduction, spec)
 if isinstance(fit, str):
-    st.error(f"{info.name}: this law cannot be fitted to these runs. {fit}")
+    st.error(f"{plain(info.name)}: this law cannot be fitted to these runs. {fit}")
     st.stop()
 runs = prepare_runs(spec, load_runs(info.name, info.sha256, info.reduction))
 
 st.latex(law.formula(fit.params))
 st.caption(
-    f"{fit.n_points} runs of **{info.name}** · objective {fit.objective_name} = "
+    f"{fit.n_points} runs of **{plain(info.name)}** · objective {fit.objective_name} = "
     f"{fit.objective:.6g} · R² (log) = {fit.r2_log:.4f} · "
     f"{fit.n_at_best} of {fit.n_polished} polished starts reached the best optimum "
     f"(from a grid of {fit.n_grid})"

@@ -28,6 +28,7 @@ from pages._share import (
     slug,
     url_budget,
 )
+from pages._text import plain
 from pages._ui import (
     bootstrap_with_progress,
     budget_samples_for_loss,
@@ -174,7 +175,7 @@ law = LAWS[law_name]
 spec = FitSpec(law=law_name, drop_highest_loss=int(drop))
 fit = cached_fit(info.name, info.sha256, info.reduction, spec)
 if isinstance(fit, str):
-    st.error(f"{info.name}: the joint law cannot be fitted to these runs. {fit}")
+    st.error(f"{plain(info.name)}: the joint law cannot be fitted to these runs. {fit}")
     st.stop()
 runs = prepare_runs(spec, load_runs(info.name, info.sha256, info.reduction))
 boot = bootstrap_with_progress(info, spec, int(resamples))

@@ -18,6 +18,7 @@ from pages._share import (
     regimes_direction,
     regimes_x_name,
 )
+from pages._text import plain
 from pages._ui import (
     bootstrap_with_progress,
     cached_diagnosis,
@@ -83,7 +84,7 @@ def fit_screen(info) -> None:
     boot = bootstrap_with_progress(info, spec, resamples) if resamples else None
     intervals = boot.intervals() if boot is not None else None
     h = fit_headline(spec.law_obj, fit, intervals, spec.x)
-    headline(h, f"Dataset: {info.name} · objective {fit.objective_name}")
+    headline(h, f"Dataset: {plain(info.name)} · objective {fit.objective_name}")
     big_chart(fit_figure(spec, runs, fit, boot), "present_fit_chart")
 
 
@@ -100,7 +101,7 @@ def plan_screen(info) -> None:
     alloc = optimal_allocation(law, fit.params, state.budget)
     intervals = allocation_intervals(law, boot, state.budget) if boot is not None else {}
     h = plan_headline(state.budget, alloc.params_opt, alloc.tokens_opt, alloc.loss_opt, intervals)
-    headline(h, f"Dataset: {info.name} · {law.title}")
+    headline(h, f"Dataset: {plain(info.name)} · {law.title}")
     n_values = np.geomspace(alloc.params_opt / 300, alloc.params_opt * 300, 240)
     n_values = n_values[state.budget / (6 * n_values) > 1]
     budgets = [state.budget / 10, state.budget, state.budget * 10]
@@ -128,7 +129,7 @@ def regimes_screen(info) -> None:
         return
     flags = [flag for s in series for flag in s.flags]
     h = regimes_headline(flags, len(series))
-    headline(h, f"Dataset: {info.name} · scale variable {RESOURCE_LABELS[x_name]}")
+    headline(h, f"Dataset: {plain(info.name)} · scale variable {RESOURCE_LABELS[x_name]}")
     flag = main_flag(flags)
     chosen = next((s for s in series if flag is not None and s.name == flag.series), series[0])
     runs = load_runs(info.name, info.sha256, info.reduction).without_highest_loss(drop)

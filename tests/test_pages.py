@@ -19,6 +19,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from pages._text import plain
 from scaling_core.charts import SUFFIXES
 from scaling_core.ingest import ParsedTable, parse_table
 from scaling_core.store import STORE_ENV_VAR, Store, ensure_default_datasets
@@ -155,7 +156,7 @@ def test_first_screen_shows_the_chinchilla_fit() -> None:
     assert e == pytest.approx(1.817, abs=0.002)
     assert alpha == pytest.approx(0.347, abs=0.002)
     caption = fit_caption(at)
-    assert caption.startswith(f"240 runs of **{CHINCHILLA}**"), caption
+    assert caption.startswith(f"240 runs of **{plain(CHINCHILLA)}**"), caption
     assert any("200 bootstrap resamples" in c.value for c in at.caption)
 
     figures = plotly_figures(at)
@@ -190,11 +191,11 @@ def test_law_scale_variable_and_drop_controls_refit() -> None:
     assert not at.error
     assert formula(at) != power_compute
     assert estimate(at, "b") != pytest.approx(compute_exponent, rel=1e-3)
-    assert fit_caption(at).startswith(f"240 runs of **{CHINCHILLA}**")
+    assert fit_caption(at).startswith(f"240 runs of **{plain(CHINCHILLA)}**")
 
     at.number_input(key="drop").set_value(0)
     run(at)
-    assert fit_caption(at).startswith(f"245 runs of **{CHINCHILLA}**"), fit_caption(at)
+    assert fit_caption(at).startswith(f"245 runs of **{plain(CHINCHILLA)}**"), fit_caption(at)
 
 
 def test_huber_likelihood_objective_reproduces_epoch_ai() -> None:
@@ -246,7 +247,7 @@ def test_synthetic_example_fits_with_chinchilla() -> None:
     assert at.selectbox(key="dataset_picker").value == SYNTHETIC
     assert at.selectbox(key="law").value == "chinchilla"
     assert not at.error
-    assert fit_caption(at).startswith(f"26 runs of **{SYNTHETIC}**"), fit_caption(at)
+    assert fit_caption(at).startswith(f"26 runs of **{plain(SYNTHETIC)}**"), fit_caption(at)
     table = params_table(at)
     assert table["parameter"].tolist() == ["E", "A", "B", "alpha", "beta"]
     assert table["estimate"].gt(0).all()
@@ -260,11 +261,11 @@ def test_picking_a_dataset_applies_its_own_default_drop() -> None:
     at.selectbox(key="dataset_picker").select(SYNTHETIC)
     run(at)
     assert at.number_input(key="drop").value == 0
-    assert fit_caption(at).startswith(f"26 runs of **{SYNTHETIC}**"), fit_caption(at)
+    assert fit_caption(at).startswith(f"26 runs of **{plain(SYNTHETIC)}**"), fit_caption(at)
     at.selectbox(key="dataset_picker").select(CHINCHILLA)
     run(at)
     assert at.number_input(key="drop").value == 5
-    assert fit_caption(at).startswith(f"240 runs of **{CHINCHILLA}**"), fit_caption(at)
+    assert fit_caption(at).startswith(f"240 runs of **{plain(CHINCHILLA)}**"), fit_caption(at)
 
 
 # -- URL state --------------------------------------------------------------------------------
@@ -299,7 +300,7 @@ def test_a_shared_link_reproduces_the_view() -> None:
     assert at.selectbox(key="x").value == "params"
     assert at.number_input(key="drop").value == 0
     assert at.selectbox(key="boot").value == 0
-    assert fit_caption(at).startswith(f"245 runs of **{CHINCHILLA}**")
+    assert fit_caption(at).startswith(f"245 runs of **{plain(CHINCHILLA)}**")
     assert "x^{" in formula(at)
 
     planner = run(new_app(budget="1e25"))
