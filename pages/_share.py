@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import plotly.graph_objects as go
@@ -240,13 +240,37 @@ def current_query() -> dict[str, str]:
     return {key: st.query_params.get(key, "") for key in st.query_params}
 
 
+PAGE_PATHS = ("fit", "planner", "regimes", "compare", "data", "present")
+"""The pages' ``url_path`` values in app.py; ``fit`` is the default page, served at ``/``."""
+DEFAULT_PAGE_PATH = "fit"
+
+
+def page_url(url: str, url_path: str) -> str:
+    """``url`` (the browser's, without query) pointed at the page ``url_path``'s canonical path.
+
+    Streamlit serves the default page at ``/`` and knows no ``/fit``: a session that was opened
+    at ``/fit`` must still share a link to ``/``. The server's base path (``server.baseUrlPath``)
+    is kept: only a trailing page segment is replaced.
+    """
+    parts = urlsplit(url)
+    segments = [part for part in parts.path.split("/") if part]
+    if segments and segments[-1] in PAGE_PATHS:
+        segments.pop()
+    if url_path != DEFAULT_PAGE_PATH:
+        segments.append(url_path)
+    path = "/" + "/".join(segments)
+    if url_path == DEFAULT_PAGE_PATH and segments:
+        path += "/"  # the base path's own root
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
 def view_link(url_path: str) -> str:
     """The full link of the current view: the browser's URL (scheme, host, page path, from
     ``st.context.url``, which excludes the query) plus the current query parameters.
 
     Outside a browser session (tests, scripts) there is no URL: a root-relative link is given.
     """
-    base = st.context.url or f"/{url_path}"
+    base = page_url(st.context.url, url_path) if st.context.url else f"/{url_path}"
     query = urlencode(current_query())
     return f"{base}?{query}" if query else base
 

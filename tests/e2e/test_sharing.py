@@ -244,13 +244,6 @@ def open_expander(page: Page, title: str) -> None:
     expect(details).to_have_attribute("open", "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (pages/_share.py view_link, app.py): the Fit page is the default page, served at "
-    "'/', but a session opened at '/fit' (a typed or old link) gets a Copy link to '/fit?…', "
-    "which opens with a 'Page not found' dialog over the view (Streamlit knows no '/fit': the "
-    "default page's url_path is ignored); view_link copies st.context.url's path verbatim",
-)
 def test_a_link_made_on_a_page_opened_at_fit_opens_without_page_not_found(
     server: str, new_page: Callable[..., Page]
 ) -> None:
