@@ -48,7 +48,6 @@ from scaling_core import charts
 from scaling_core.allocation import (
     allocation_exponents,
     allocation_intervals,
-    isoflop_curve,
     optimal_allocation,
 )
 from scaling_core.backtest import backtest_error_at, trust_label, trust_level, trust_sentence
@@ -65,7 +64,7 @@ from scaling_core.planning import (
     inference_aware,
 )
 from scaling_core.uncertainty import percentile_interval
-from scaling_core.views import FitSpec, prepare_runs
+from scaling_core.views import FitSpec, isoflop_profiles_figure, prepare_runs
 
 CONVENTIONS = {
     "total": "total parameters",
@@ -232,20 +231,10 @@ name = f"scalescope-plan-{law_name}-{slug(info.name)}"
 left, right = st.columns(2)
 with left:
     st.subheader("IsoFLOP profiles")
-    n_values = np.geomspace(alloc.params_opt / 300, alloc.params_opt * 300, 240)
-    n_values = n_values[budget / (6 * n_values) > 1]
-    budgets = [budget / 10, budget, budget * 10]
-    near = (runs.compute > budget / 1.5) & (runs.compute < budget * 1.5)
-    isoflop_fig = charts.isoflop_figure(
-        budgets=budgets,
-        n_values=n_values,
-        losses=[isoflop_curve(law, fit.params, c, n_values) for c in budgets],
-        optimum_n=alloc.params_opt,
-        optimum_loss=alloc.loss_opt,
-        n_interval=intervals.get("params_opt"),
-        observed_n=runs.params[near],
-        observed_loss=runs.loss[near],
-    )
+    isoflop_fig = isoflop_profiles_figure(
+        law, fit.params, alloc.params_opt, alloc.loss_opt, budget, runs,
+        intervals.get("params_opt"),
+    )  # fmt: skip
     st.plotly_chart(isoflop_fig, key="isoflop_chart")
     chart_downloads(
         isoflop_fig, f"{name}-isoflop", f"{info.name}: isoFLOP profiles at {budget:.3g} FLOPs",

@@ -8,7 +8,6 @@ buttons (and the ← → keys) move between screens; ``?screen=`` keeps the scre
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from pages._share import (
@@ -30,7 +29,7 @@ from pages._ui import (
     query_value,
 )
 from scaling_core import charts
-from scaling_core.allocation import allocation_intervals, isoflop_curve, optimal_allocation
+from scaling_core.allocation import allocation_intervals, optimal_allocation
 from scaling_core.report import (
     Headline,
     fit_headline,
@@ -39,7 +38,7 @@ from scaling_core.report import (
     regimes_headline,
 )
 from scaling_core.schema import RESOURCE_LABELS
-from scaling_core.views import fit_figure, prepare_runs
+from scaling_core.views import fit_figure, isoflop_profiles_figure, prepare_runs
 
 SCREENS = ("fit", "plan", "regimes")
 SCREEN_TITLES = {"fit": "Fit", "plan": "Plan", "regimes": "Regimes"}
@@ -102,20 +101,10 @@ def plan_screen(info) -> None:
     intervals = allocation_intervals(law, boot, state.budget) if boot is not None else {}
     h = plan_headline(state.budget, alloc.params_opt, alloc.tokens_opt, alloc.loss_opt, intervals)
     headline(h, f"Dataset: {plain(info.name)} · {law.title}")
-    n_values = np.geomspace(alloc.params_opt / 300, alloc.params_opt * 300, 240)
-    n_values = n_values[state.budget / (6 * n_values) > 1]
-    budgets = [state.budget / 10, state.budget, state.budget * 10]
-    near = (runs.compute > state.budget / 1.5) & (runs.compute < state.budget * 1.5)
-    fig = charts.isoflop_figure(
-        budgets=budgets,
-        n_values=n_values,
-        losses=[isoflop_curve(law, fit.params, c, n_values) for c in budgets],
-        optimum_n=alloc.params_opt,
-        optimum_loss=alloc.loss_opt,
-        n_interval=intervals.get("params_opt"),
-        observed_n=runs.params[near],
-        observed_loss=runs.loss[near],
-    )
+    fig = isoflop_profiles_figure(
+        law, fit.params, alloc.params_opt, alloc.loss_opt, state.budget, runs,
+        intervals.get("params_opt"),
+    )  # fmt: skip
     big_chart(fig, "present_plan_chart")
 
 

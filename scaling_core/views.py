@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from scaling_core import charts
+from scaling_core.allocation import isoflop_curve
 from scaling_core.diagnose import diagnose
 from scaling_core.fitting import FitResult, fit_law, law_inputs
 from scaling_core.laws import Law, get_law, is_joint
@@ -201,4 +202,36 @@ def residual_figure(spec: FitSpec, runs: RunTable, fit: FitResult) -> go.Figure:
     x_name = "compute" if is_joint(spec.law_obj) else spec.x
     return charts.residual_figure(
         runs.resource(x_name), fit.residuals, runs.run, RESOURCE_LABELS[x_name]
+    )
+
+
+def isoflop_profiles_figure(
+    law: Law,
+    params: dict[str, float],
+    params_opt: float,
+    loss_opt: float,
+    budget: float,
+    runs: RunTable,
+    n_interval: tuple[float, float] | None = None,
+) -> go.Figure:
+    """Loss against model size at ``budget`` and a decade either side (FLOPs), with the
+    optimum N* (and its interval) and the runs within 1.5× of the budget.
+
+    The N range spans N*/300 … 300·N*, cut where a model would see fewer than one token
+    (C / 6N ≤ 1). One builder for the Planner and the presentation's plan screen, so both
+    draw the same curves.
+    """
+    n_values = np.geomspace(params_opt / 300, params_opt * 300, 240)
+    n_values = n_values[budget / (6 * n_values) > 1]
+    budgets = [budget / 10, budget, budget * 10]
+    near = (runs.compute > budget / 1.5) & (runs.compute < budget * 1.5)
+    return charts.isoflop_figure(
+        budgets=budgets,
+        n_values=n_values,
+        losses=[isoflop_curve(law, params, c, n_values) for c in budgets],
+        optimum_n=params_opt,
+        optimum_loss=loss_opt,
+        n_interval=n_interval,
+        observed_n=runs.params[near],
+        observed_loss=runs.loss[near],
     )
