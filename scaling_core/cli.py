@@ -82,6 +82,14 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         "the upload's choice for datasets)",
     )
     p.add_argument(
+        "--at-step",
+        type=float,
+        default=None,
+        metavar="S",
+        help="reduce each run to its evaluations at or before step S (runs with none are "
+        "left out), then apply --reduction",
+    )
+    p.add_argument(
         "--drop-highest-loss",
         type=_non_negative_int,
         default=0,
@@ -221,7 +229,10 @@ def _runs_with_metric(args: argparse.Namespace) -> RunTable:
     parsed = validate_table(raw, mapping)
     if isinstance(parsed, IngestErrors):
         raise CliError(parsed.summary())
-    return parsed.run_table(args.reduction or "final")
+    try:
+        return parsed.run_table(args.reduction or "final", args.at_step)
+    except ValueError as err:  # ingest's ReductionError: no run reaches the step
+        raise CliError(f"{args.file}: {err}") from None
 
 
 def load_runs(args: argparse.Namespace) -> RunTable:
@@ -237,14 +248,16 @@ def load_runs(args: argparse.Namespace) -> RunTable:
         from scaling_core.ingest import IngestError, load_runs_from_file
 
         try:
-            runs = load_runs_from_file(args.file, reduction=args.reduction or "final")
+            runs = load_runs_from_file(
+                args.file, reduction=args.reduction or "final", at_step=args.at_step
+            )
         except FileNotFoundError:
             raise CliError(f"{args.file}: no such file") from None
         except IsADirectoryError:
             raise CliError(f"{args.file}: is a directory, expected a CSV file") from None
         except PermissionError:
             raise CliError(f"{args.file}: permission denied") from None
-        except IngestError as err:
+        except (IngestError, ValueError) as err:  # ValueError: no run reaches --at-step
             raise CliError(str(err)) from None
     else:
         from scaling_core.store import Store, StoreError
@@ -252,7 +265,10 @@ def load_runs(args: argparse.Namespace) -> RunTable:
         try:
             with Store.open(args.store) as store:
                 runs = store.load_runs(
-                    args.dataset, reduction=args.reduction, workspace=args.workspace
+                    args.dataset,
+                    reduction=args.reduction,
+                    at_step=args.at_step,
+                    workspace=args.workspace,
                 )
         except (StoreError, KeyError) as err:
             raise CliError(_store_message(err)) from None

@@ -333,3 +333,23 @@ def test_a_locked_store_is_a_clear_cli_error(tmp_path: Path) -> None:
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def test_fit_at_a_chosen_step_agrees_between_file_and_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--at-step S fits each run's last evaluation at or before S (runs without one are left
+    out), the same from the file (numpy) as from the store (SQL); too early a step is one line."""
+    store = str(tmp_path / "s.duckdb")
+    run_json(capsys, "ingest", EXAMPLE, "--dataset", "ex", "--store", store)
+    args = ("--law", "power", "--x", "params", "--at-step", "2000")
+    from_file = run_json(capsys, "fit", EXAMPLE, *args)
+    stored = run_json(capsys, "fit", "--dataset", "ex", "--store", store, *args)
+    final = run_json(capsys, "fit", EXAMPLE, "--law", "power", "--x", "params")
+    assert stored["params"] == pytest.approx(from_file["params"], rel=1e-9)
+    assert from_file["n_points"] < final["n_points"]  # runs first evaluated after 2000 drop out
+    assert from_file["params"]["b"] != pytest.approx(final["params"]["b"], rel=0.05)
+    proc = run_cli("fit", EXAMPLE, "--at-step", "0.5", "--json")
+    assert proc.returncode == 2
+    assert "no run has an evaluation at or before step 0.5" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
