@@ -279,6 +279,12 @@ _SYNONYM_LOOKUP: dict[str, str] = {
     for canonical, spellings in _SYNONYMS.items()
     for spelling in spellings
 }
+_SYNONYM_RANK: dict[str, int] = {}
+"""Position of a spelling in its column's synonym list: earlier spellings are preferred (an
+exact count ``n_params`` over a size label ``model_size`` like "10M")."""
+for _spellings in _SYNONYMS.values():
+    for _rank, _spelling in enumerate(_spellings):
+        _SYNONYM_RANK.setdefault(_normalise_header(_spelling), _rank)
 _PART_LOOKUP: dict[str, str] = {
     key: canonical
     for key, canonical in _SYNONYM_LOOKUP.items()
@@ -310,7 +316,8 @@ def suggest_mapping(headers: tuple[str, ...] | list[str]) -> dict[str, str]:
 
     Each header maps to at most one canonical column; plain spellings win over logged paths
     (``train/loss``, ``trainer/global_step``), which win over tracker-internal names starting
-    with ``_`` (W&B's ``_step``); among equals the first header wins. If no header means
+    with ``_`` (W&B's ``_step``); within a pass the spelling earlier in the synonym list wins
+    (``n_params`` over ``model_size``), then the first header. If no header means
     ``loss`` the validation loss is fitted, else the training loss.
     """
     mapping: dict[str, str] = {}
@@ -321,9 +328,11 @@ def suggest_mapping(headers: tuple[str, ...] | list[str]) -> dict[str, str]:
         lambda h: None if h.startswith("_") else _role(h),
         _role,
     )
+    # Stable sort: the preferred spelling first, then the file's order among equals.
+    ordered = sorted(headers, key=lambda h: _SYNONYM_RANK.get(_normalise_header(h), 1 << 20))
     for guess in passes:
         taken = set(mapping.values())
-        for header in headers:
+        for header in ordered:
             canonical = guess(header) if header not in taken else None
             if canonical is not None and canonical not in mapping:
                 mapping[canonical] = header

@@ -552,3 +552,11 @@ def test_a_sweep_of_tiny_parameter_counts_warns_about_units() -> None:
     assert "fewer than 10,000 parameters (the largest has 140)" in warning.message()
     in_millions = parse_table("r.csv", b"run,params,tokens,loss\na,70M,1.4B,3.1\nb,140M,2.8B,2.9\n")
     assert isinstance(in_millions, ParsedTable) and in_millions.warnings == ()
+
+
+def test_an_exact_parameter_count_wins_over_a_size_label() -> None:
+    """Tracker configs often hold both ``model_size: "10M"`` (a label, ~2% off) and
+    ``n_params: 10223616``: the earlier synonym wins whatever the column order."""
+    mapping = suggest_mapping(["run", "model_size", "n_params", "loss", "tokens"])
+    assert mapping["params"] == "n_params"
+    assert suggest_mapping(["run", "model_size", "loss", "tokens"])["params"] == "model_size"
