@@ -179,7 +179,7 @@ def report(result: dict) -> str:
     return "\n".join(
         [
             START,
-            "## Ingest: a 1,000,000-row step-level CSV (provisional)",
+            "## Ingest: a 1,000,000-row step-level CSV",
             "",
             f"`python bench/bench_ingest.py` — {rows:,} rows ({result['runs']:,} runs × "
             f"{result['steps']} steps; run, params, tokens, step, loss, val_loss every 10th "
@@ -206,8 +206,13 @@ def report(result: dict) -> str:
             f"{min(m['rss_before'] for m in duck):.0f} MiB, Scalescope "
             f"{min(m['rss_before'] for m in ours):.0f} MiB). Machine: {env['cpus']} CPUs, "
             f"Python {env['python']}; load average (1 min) {env['load_start']:.2f} at the start "
-            f"and {env['load_end']:.2f} at the end of the run (above 2, other processes "
-            f"competed for the CPUs), {env['date']}.",
+            f"and {env['load_end']:.2f} at the end of the run "
+            + (
+                "(above the CPU count: other processes competed for the CPUs)"
+                if max(env["load_start"], env["load_end"]) > env["cpus"]
+                else "(a quiet machine)"
+            )
+            + f", {env['date']}.",
             "",
             "What each side does: DuckDB parses and stores the rows. Scalescope also checks "
             "every cell (number grammar with 70M/1,000 spellings, positivity, finiteness), the "
