@@ -214,8 +214,8 @@ def markdown(result: dict) -> str:
         "## Store: 10M step-level points (`bench/bench_store.py`)",
         "",
         f"Run {result['date']} on {result['machine']}; load average (1 min) at start / end "
-        f"{result['load_start']:.2f} / {result['load_end']:.2f} (2 CPUs: above 2, other "
-        "processes competed). Numbers are provisional until the lead's final rerun.",
+        f"{result['load_start']:.2f} / {result['load_end']:.2f} (2 CPUs: a load above 2 "
+        "means other processes competed for them).",
         "",
         f"The store holds {load['n_points_total']:,} points; the measured dataset has "
         f"{load['n_points_dataset']:,} points in {load['runs']:,} runs. Median of {REPEATS} "
