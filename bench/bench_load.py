@@ -96,8 +96,10 @@ def markdown(summary: dict, when: str) -> str:
             "",
             f"Machine: {summary['n_cpus']} CPUs shared with the browser (Chromium renders all "
             f"{summary['sessions']} pages on the same cores); load average (1 min) "
-            f"{load[0]:.2f} at start, {load[1]:.2f} at end. Provisional: the machine was shared "
-            "with other work during this run, so latencies are upper bounds.",
+            f"{load[0]:.2f} at start, {load[1]:.2f} at end (the load at the end is this run's own "
+            "browser and server). The latencies are therefore upper bounds for a hosted server, "
+            "whose users' browsers render on their own machines; the server's own CPU per "
+            "interaction is given above.",
             END,
         ]
     )
