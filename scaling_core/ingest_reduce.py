@@ -1,8 +1,9 @@
 """Step-level rows → one row per run: the reductions ``final``, ``best`` and ``at_step``.
 
-One rule in three implementations that must pick the same rows: numpy here (the CLI's path and
-``ParsedTable.run_table``), pandas in :func:`reduce_points` (the Data page's preview), and SQL
-in ``scaling_core.store``. The rule:
+One rule in three implementations that must pick the same rows: numpy here and in
+:mod:`scaling_core.run_summary` (the CLI's path, ``ParsedTable.run_table`` and what the store
+keeps per run), pandas in :func:`reduce_points` (the Data page's preview), and SQL in
+``scaling_core.store`` (reductions at a chosen step, computed on request). The rule:
 
 - ``at_step=S`` (optional) first keeps each run's rows with a step ≤ S (rows without a step
   cannot be placed and are dropped; runs left with no rows are left out; if no run has a row,
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from scaling_core.run_summary import first_min, group_by_run, last_max
 from scaling_core.schema import FLOPS_PER_PARAM_TOKEN, RunTable
 
 if TYPE_CHECKING:  # pandas is imported only where a DataFrame is built (it costs ~0.4 s)
@@ -89,7 +91,8 @@ def pick_rows(
     """Positions of the chosen row of each run, runs in order of first appearance.
 
     ``run_index`` (a run number per row, as :class:`ParsedTable` keeps) saves factorising the
-    run names again; vectorised throughout, so a million rows take milliseconds.
+    run names again; ties go by row number. Vectorised (:mod:`scaling_core.run_summary`): a
+    million rows grouped by run take milliseconds.
     """
     _check_reduction(reduction)
     codes = factorize(np.asarray(columns["run"], dtype=object)) if run_index is None else run_index
@@ -100,17 +103,12 @@ def pick_rows(
         candidates = np.flatnonzero(_steps_at_or_before(step, float(at_step)))
     if candidates.size == 0:
         return candidates
-    code, rows = codes[candidates], row[candidates]
-    if reduction == "final":
-        key = np.where(np.isnan(step[candidates]), -np.inf, step[candidates])
-        order = np.lexsort((rows, key, code))
-        last = np.append(code[order][1:] != code[order][:-1], True)
-        picks = candidates[order[last]]
+    groups = group_by_run(codes[candidates], row[candidates])
+    if reduction == "final":  # the largest step, an empty one counting as the earliest
+        chosen = last_max(groups, np.where(np.isnan(step[candidates]), -np.inf, step[candidates]))
     else:
-        loss = np.asarray(columns["loss"], dtype=float)[candidates]
-        order = np.lexsort((rows, loss, code))
-        first = np.insert(code[order][1:] != code[order][:-1], 0, True)
-        picks = candidates[order[first]]
+        chosen = first_min(groups, np.asarray(columns["loss"], dtype=float)[candidates])
+    picks = candidates[chosen]
     first_row = np.full(int(codes.max()) + 1, np.iinfo(np.int64).max)
     np.minimum.at(first_row, codes, row.astype(np.int64))
     return picks[np.argsort(first_row[codes[picks]], kind="stable")]
