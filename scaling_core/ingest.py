@@ -668,6 +668,7 @@ def validate_table(
         if canonical in mapping and canonical not in _TEXT_COLUMNS:
             roles.setdefault(mapping[canonical], []).append(canonical)
     columns: dict[str, np.ndarray] = {"row_number": raw.row_numbers[positions]}
+    raw.parse_numbers(roles)
     for header, header_roles in roles.items():
         columns.update(_numeric_cells(raw, header, header_roles, positions, resolved_units, errors))
     texts = {
