@@ -5,7 +5,8 @@ the same SQL runs on a DuckLake catalog shared by a team. The location is one se
 (``SCALESCOPE_STORE``): a file path (default ``data/scalescope.duckdb``), ``:memory:``, or
 ``ducklake:postgres:dbname=… host=…`` (team mode; data files under ``SCALESCOPE_LAKE_DATA``).
 
-Rules kept here (derived tables are rebuilt in SQL inside the same write transaction):
+Rules kept here (what a write derives — per-run rows, curves — is written in the same
+transaction; ``store_arrow`` builds it from the rows being written):
 
 - Every value is bound as a ``?`` parameter, never formatted into SQL.
 - One process-wide connection; each call works on its own ``cursor()`` (DuckDB connections are
@@ -26,15 +27,17 @@ Tables (layout version in ``schema_version``; older files are migrated on open):
 - ``workspaces``  — names of workspaces (``default`` always exists implicitly).
 - ``datasets``    — one row per dataset: workspace, name, latest file name, content digest,
   default reduction, counts, and the column mapping/units of its first source.
-- ``sources``     — the original uploaded bytes (one row per file appended), with SHA-256.
+- ``sources``     — the original uploaded bytes (one row per file appended; zstd-compressed,
+  ``codec`` and ``n_bytes`` say how to restore them), with their SHA-256.
 - ``points``      — the validated step-level rows in schema units (params/tokens counts, flops
   in FLOPs, losses in nats). ``ord`` orders rows within a dataset across appended files;
   ``row_number`` is the spreadsheet row in its own file.
 - ``runs``        — derived, one row per (dataset, run): parameter count, first row, row
   count, first and last position (step, or row order without steps), and the ``final`` and
   ``best`` rows' values — so opening a 10M-point dataset reads one row per run.
-- ``curves``      — derived, each run thinned to at most 200 points (log-spaced buckets keep
-  their lowest and last loss) — so drawing a 10M-point dataset reads a few rows per run.
+- ``curves``      — derived, one row per dataset: every run thinned to at most 200 points
+  (log-spaced buckets keep their lowest and last loss) as one Arrow IPC blob — so drawing a
+  10M-point dataset decodes a couple of megabytes instead of scanning its points.
 - ``mappings``    — saved column mappings (and units) per workspace, keyed by the header list.
 - ``write_lock``  — one row bumped by every write transaction (see above).
 """
@@ -49,7 +52,8 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -70,6 +74,18 @@ from scaling_core.ingest import (
     parse_table,
 )
 from scaling_core.schema import RunTable
+from scaling_core.store_arrow import (
+    SOURCE_CODEC,
+    compress_source,
+    curves_blob,
+    decompress_source,
+    derived_tables,
+    merge_curves,
+    points_table,
+    read_curves_blob,
+    stored_curve_frame,
+    with_dataset_id,
+)
 
 if TYPE_CHECKING:  # pandas and pyarrow are imported where a frame or a table is built
     import pandas as pd
@@ -93,10 +109,11 @@ __all__ = [
     "ensure_default_datasets",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: datasets, points, sources. 2: points.metric. 3: workspaces, uuid ids, appendable datasets
 (sources per file, ``points.ord``), derived runs and curves, saved mappings, ``write_lock``; no
-PRIMARY KEY, UNIQUE or sequence, so the same layout works on DuckLake."""
+PRIMARY KEY, UNIQUE or sequence, so the same layout works on DuckLake. 4: sources compressed
+(``codec``, ``n_bytes``), no ``points.source_id``."""
 STORE_ENV_VAR = "SCALESCOPE_STORE"
 MEMORY = ":memory:"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -116,6 +133,13 @@ DEFAULT_DATASETS: tuple[tuple[str, str], ...] = (
 MAX_NAME_LENGTH = 200
 
 # -- schema -------------------------------------------------------------------------------------
+
+_CURVES_DDL = """CREATE TABLE IF NOT EXISTS curves (
+        dataset_id VARCHAR NOT NULL,
+        n_rows BIGINT NOT NULL,
+        content BLOB NOT NULL
+    )"""
+"""One row per dataset: its thinned curves as an Arrow IPC blob (``store_arrow.curves_blob``)."""
 
 _SCHEMA: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
@@ -149,11 +173,12 @@ _SCHEMA: tuple[str, ...] = (
         n_rows BIGINT NOT NULL,
         added_at TIMESTAMP NOT NULL,
         mapping_json VARCHAR NOT NULL,
-        units_json VARCHAR NOT NULL
+        units_json VARCHAR NOT NULL,
+        codec VARCHAR NOT NULL,
+        n_bytes BIGINT NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS points (
         dataset_id VARCHAR NOT NULL,
-        source_id VARCHAR NOT NULL,
         ord BIGINT NOT NULL,
         row_number BIGINT NOT NULL,
         run VARCHAR NOT NULL,
@@ -188,19 +213,7 @@ _SCHEMA: tuple[str, ...] = (
         best_grp VARCHAR,
         best_metric DOUBLE
     )""",
-    """CREATE TABLE IF NOT EXISTS curves (
-        dataset_id VARCHAR NOT NULL,
-        run VARCHAR NOT NULL,
-        first_ord BIGINT NOT NULL,
-        ord BIGINT NOT NULL,
-        pos DOUBLE NOT NULL,
-        step DOUBLE,
-        tokens DOUBLE,
-        flops DOUBLE,
-        loss DOUBLE NOT NULL,
-        params DOUBLE NOT NULL,
-        grp VARCHAR
-    )""",
+    _CURVES_DDL,
     """CREATE TABLE IF NOT EXISTS mappings (
         workspace VARCHAR NOT NULL,
         headers_key VARCHAR NOT NULL,
@@ -236,11 +249,11 @@ _MIGRATE_TO_V3: tuple[str, ...] = (
         FROM datasets_v2 d JOIN id_map_v3 m ON m.old_id = d.id""",
     """INSERT INTO sources
         SELECT m.source_id, m.dataset_id, 0, s.filename, d.sha256, s.content, d.n_rows,
-               d.created_at, d.mapping_json, '{}'
+               d.created_at, d.mapping_json, '{}', 'identity', octet_length(s.content)
         FROM sources_v2 s JOIN datasets_v2 d ON d.id = s.dataset_id
         JOIN id_map_v3 m ON m.old_id = s.dataset_id""",
     """INSERT INTO points
-        SELECT m.dataset_id, m.source_id, p.row_number, p.row_number, p.run, p.params,
+        SELECT m.dataset_id, p.row_number, p.row_number, p.run, p.params,
                p.tokens, p.flops, p.loss, p.train_loss, p.val_loss, p.step, p.batch_size,
                p.learning_rate, p.grp, p.metric
         FROM points_v2 p JOIN id_map_v3 m ON m.old_id = p.dataset_id""",
@@ -250,15 +263,33 @@ _MIGRATE_TO_V3: tuple[str, ...] = (
     "DROP TABLE id_map_v3",
     "DROP SEQUENCE IF EXISTS dataset_ids",
 )
-"""Version 2 → 3 in place: old tables renamed, v3 tables created and filled (old BIGINT ids
-mapped to uuids made in Python, through ``id_map_v3``), old tables dropped; then each dataset's
-``runs`` and ``curves`` are derived (:data:`_DERIVE`). All in the opening transaction: a crash
-half-way leaves the version-2 file as it was."""
+"""Version 2 → the current layout in place: old tables renamed, current tables created and
+filled (old BIGINT ids mapped to uuids made in Python, through ``id_map_v3``; sources kept
+uncompressed), old tables dropped; then each dataset's ``runs`` and ``curves`` are derived
+(:meth:`Store._derive_all`). All in the opening transaction: a crash half-way leaves the
+version-2 file as it was."""
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE points ADD COLUMN IF NOT EXISTS metric DOUBLE",),
+    4: (
+        "ALTER TABLE points DROP COLUMN source_id",
+        "ALTER TABLE sources ADD COLUMN codec VARCHAR DEFAULT 'identity'",
+        "ALTER TABLE sources ADD COLUMN n_bytes BIGINT",
+        "UPDATE sources SET n_bytes = octet_length(content)",
+    ),
 }
-"""Statements that bring a store from version ``k - 1`` to ``k`` (up to 2; 3 is a rebuild)."""
+"""Statements that bring a store from version ``k - 1`` to ``k`` (3 is a rebuild from 1 or 2,
+which creates the current layout directly). 4: points lose ``source_id`` (a point's file
+follows from ``ord``: each source's rows are the next ``n_rows`` ords), and sources record
+how their bytes are kept (``codec``: ``identity`` for the old ones) and their length; each
+dataset's curve rows become one blob (:meth:`Store._curves_to_blobs`)."""
+
+_V3_CURVE_ROWS = (
+    "SELECT run, first_ord, ord, pos, step, tokens, flops, loss, params, grp FROM curves "
+    "WHERE dataset_id = ?"
+)
+"""A dataset's curves as version 3 kept them (rows), for :meth:`Store._curves_to_blobs`."""
+
 
 # -- queries ------------------------------------------------------------------------------------
 
@@ -284,7 +315,7 @@ _STORED_REDUCTION: dict[str, str] = {
     for reduction in REDUCTIONS
 }
 """``final`` and ``best`` read from ``runs``, where every write stores them (see
-:data:`_DERIVE`): opening a 10M-point dataset reads one row per run, not the points."""
+:data:`_WRITE_DERIVED`): opening a 10M-point dataset reads one row per run, not the points."""
 
 _AT_STEP_SQL: dict[str, str] = {
     # final: each run's row with the largest step ≤ S (ties: the later row).
@@ -348,19 +379,17 @@ final pass. Shorter runs come back whole. Parameters: points per run, buckets, d
 buckets, dataset id, dataset id."""
 
 _CURVES_FROM_POINTS = _CURVES_THINNED.format(rows="points")
-_CURVES_FROM_STORED = _CURVES_THINNED.format(rows="curves")
+_CURVES_FROM_STORED = _CURVES_THINNED.format(rows="stored_curves")
 _CURVE_COLUMNS = 'run, step, tokens, flops, loss, params, grp AS "group"'
 _CURVES_ON_DEMAND = {
     source: f"SELECT {_CURVE_COLUMNS} FROM ({query}) ORDER BY first_ord, pos, ord"
     for source, query in (("points", _CURVES_FROM_POINTS), ("stored", _CURVES_FROM_STORED))
 }
 """Curves at a resolution other than the stored one: fewer points per run thin the stored
-curves (a few hundred rows per run, fast at any dataset size; a bucket's lowest loss is then
-the lowest among the stored rows), more points per run go back to the points (seconds at 10M
-points)."""
-_STORED_CURVES = (
-    f"SELECT {_CURVE_COLUMNS} FROM curves WHERE dataset_id = ? ORDER BY first_ord, pos, ord"
-)
+curves (decoded and registered as ``stored_curves``: a few hundred rows per run, fast at any
+dataset size; a bucket's lowest loss is then the lowest among the stored rows), more points per
+run go back to the points (seconds at 10M points)."""
+_STORED_CURVES = "SELECT content FROM curves WHERE dataset_id = ?"
 
 _POINTS_SELECT = (
     "SELECT row_number, run, params, tokens, flops, loss, train_loss, val_loss, step, "
@@ -370,32 +399,33 @@ _POINTS_SELECT = (
 
 _INSERT_POINTS = """
     INSERT INTO points
-    SELECT ?, ?, ? + ord, row_number, run, params, tokens, flops, loss, train_loss, val_loss,
-           step, batch_size, learning_rate, "group", metric
+    SELECT ?, ? + ord, row_number, run, params, tokens, flops, loss, train_loss, val_loss,
+           step, batch_size, learning_rate, grp, metric
     FROM incoming_points"""
+"""The registered Arrow table (``store_arrow.points_table``) as a dataset's rows; parameters:
+dataset id, ord offset (the dataset's rows before this file)."""
 
-_DERIVE: tuple[str, ...] = (
-    "DELETE FROM runs WHERE dataset_id = ?",
-    f"""INSERT INTO runs
-        SELECT dataset_id, run, params, first_ord, n_points, lo, hi,
-               f.tokens, f.flops, f.loss, f.grp, f.metric,
-               b.tokens, b.flops, b.loss, b.grp, b.metric
-        FROM (
-            SELECT dataset_id, run, arg_min(params, ord) AS params, min(ord) AS first_ord,
-                   count(*) AS n_points, min(coalesce(step, ord::DOUBLE)) AS lo,
-                   max(coalesce(step, ord::DOUBLE)) AS hi,
-                   arg_max({_PICKED}, (coalesce(step, '-inf'::DOUBLE), ord)) AS f,
-                   arg_min({_PICKED}, (loss, ord)) AS b
-            FROM points WHERE dataset_id = ? GROUP BY dataset_id, run
-        )""",
-    "DELETE FROM curves WHERE dataset_id = ?",
-    "INSERT INTO curves " + _CURVES_FROM_POINTS,
+_DERIVE_FROM = "SELECT ord, run, params, tokens, flops, loss, step, grp, metric FROM points"
+_TOUCHED_RUNS_POINTS = (
+    f"{_DERIVE_FROM} WHERE dataset_id = ? AND run IN (SELECT run FROM incoming_points)"
 )
-"""What every write derives from a dataset's points, in the same transaction: one ``runs`` row
-per run with both reductions (``final``: the row with the largest step, no step counting as
-earliest, ties the later row; ``best``: the lowest loss, ties the earlier row — the rule of
-``ingest.run_table_from_columns``; params are one per run, which ingest and append enforce) and
-the curves at :data:`CURVE_POINTS_PER_RUN`. See :meth:`Store._derive` for the parameters."""
+"""Every stored row of the runs an appended file touches (its own rows included)."""
+_ALL_POINTS_TO_DERIVE = f"{_DERIVE_FROM} WHERE dataset_id = ?"
+
+_WRITE_DERIVED: tuple[str, ...] = (
+    "DELETE FROM runs WHERE dataset_id = ? AND run IN (SELECT run FROM derived_runs)",
+    "INSERT INTO runs BY NAME SELECT ? AS dataset_id, * FROM derived_runs",
+    "DELETE FROM curves WHERE dataset_id = ?",
+)
+"""What every write derives, in the same transaction, for each run it touches: one ``runs`` row
+with both reductions (``final``: the row with the largest step, no step counting as earliest,
+ties the later row; ``best``: the lowest loss, ties the earlier row — the rule of
+``ingest_reduce``; params are one per run, which ingest and append enforce) and the curve at
+:data:`CURVE_POINTS_PER_RUN`, computed by ``store_arrow.derived_tables`` from the rows being
+written (the runs registered as ``derived_runs``). A run's summary depends on its own rows
+only, so an append re-derives just the runs it touches. The curves are one blob per dataset
+(``store_arrow.curves_blob``), replaced whole after these statements. Parameter: the dataset
+id."""
 
 _DELETE_CONTENT = (
     "DELETE FROM points WHERE dataset_id = ?",
@@ -423,6 +453,10 @@ _CONFLICT_MARKERS = (
 PostgreSQL serialization failures coming through the catalog."""
 
 T = TypeVar("T")
+
+_PREPARE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="scalescope-store-prepare")
+"""Threads that compress an upload's bytes and derive its runs/curves while the caller's thread
+builds the rest (both release the GIL; a 2-core machine does them side by side)."""
 
 
 # -- errors and records -------------------------------------------------------------------------
@@ -536,65 +570,6 @@ def _is_conflict(exc: BaseException) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _points_arrow(
-    columns: Mapping[str, np.ndarray], run_index: np.ndarray | None = None
-) -> pa.Table:
-    """The parsed columns as an Arrow table, built straight from the numpy arrays (no pandas).
-
-    NaN becomes NULL (``from_pandas=True`` is pyarrow's NaN-as-null switch), so ``NULLS LAST``
-    and ``step <= ?`` see missing values as missing. ``ord`` numbers the rows from 0. With
-    ``run_index`` (ingest's run number per row) the run names become a dictionary array: one
-    string per run instead of one per row, which saves most of the conversion time of a
-    million-row upload.
-    """
-    import pyarrow as pa
-
-    n = int(np.asarray(columns["row_number"]).size)
-    arrays: dict[str, pa.Array] = {
-        "ord": pa.array(np.arange(n, dtype=np.int64)),
-        "row_number": pa.array(np.asarray(columns["row_number"], dtype=np.int64)),
-    }
-    for name in POINT_COLUMNS[1:]:
-        values = columns.get(name)
-        if name == "run" and values is not None and _usable_index(run_index, n):
-            codes = np.asarray(run_index, dtype=np.int32)
-            first = np.zeros(int(codes.max()) + 1 if n else 0, dtype=np.int64)
-            first[codes[::-1]] = np.arange(n - 1, -1, -1)  # earliest row of each run wins
-            names = np.asarray(values, dtype=object)[first]
-            if np.array_equal(names[codes], np.asarray(values, dtype=object)):  # trust, verify
-                arrays[name] = pa.DictionaryArray.from_arrays(
-                    pa.array(codes), pa.array(names, pa.string())
-                )
-                continue
-            arrays[name] = pa.array(np.asarray(values, dtype=object), pa.string())
-        elif name in ("run", "group"):
-            if values is None:
-                arrays[name] = pa.nulls(n, pa.string())
-            else:
-                arrays[name] = pa.array(
-                    np.asarray(values, dtype=object), pa.string(), from_pandas=True
-                )
-        elif values is None:
-            arrays[name] = pa.nulls(n, pa.float64())
-        else:
-            arrays[name] = pa.array(np.asarray(values, dtype=np.float64), from_pandas=True)
-    return pa.table(arrays)
-
-
-def _usable_index(run_index: np.ndarray | None, n: int) -> bool:
-    """True for a run number per row, 0 … k-1 (anything else: plain strings are used)."""
-    if run_index is None:
-        return False
-    index = np.asarray(run_index)
-    return (
-        index.shape == (n,)
-        and n > 0
-        and np.issubdtype(index.dtype, np.integer)
-        and int(index.min()) >= 0
-        and int(index.max()) < 2**31 - 1
-    )
 
 
 # -- the store ----------------------------------------------------------------------------------
@@ -780,7 +755,13 @@ class Store:
                 f"Scalescope understands ({SCHEMA_VERSION}); upgrade Scalescope"
             )
         if version is not None and version < 3:
-            self._migrate_to_v3(cursor, version)
+            self._rebuild_from_v2(cursor, version)
+        elif version is not None:
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS.get(target, ()):
+                    cursor.execute(statement)
+                if target == 4:
+                    self._curves_to_blobs(cursor)
         for statement in _SCHEMA:
             cursor.execute(statement)
         if version is None:
@@ -791,8 +772,8 @@ class Store:
         if not lock_rows or lock_rows[0] == 0:
             cursor.execute("INSERT INTO write_lock VALUES (0)")
 
-    def _migrate_to_v3(self, cursor: duckdb.DuckDBPyConnection, version: int) -> None:
-        """Bring a version 1 or 2 file to version 3 inside the opening transaction."""
+    def _rebuild_from_v2(self, cursor: duckdb.DuckDBPyConnection, version: int) -> None:
+        """Bring a version 1 or 2 file to the current layout inside the opening transaction."""
         if self._catalog is not None:
             raise StoreError(f"the team store {self._where()} has an unsupported old layout")
         for statement in _LEGACY_V2_SCHEMA:
@@ -812,7 +793,20 @@ class Store:
         for statement in _MIGRATE_TO_V3:
             cursor.execute(statement, [DEFAULT_WORKSPACE] if "?" in statement else [])
         for (dataset_id,) in cursor.execute("SELECT id FROM datasets").fetchall():
-            self._derive(cursor, dataset_id)
+            self._derive_all(cursor, dataset_id)
+
+    @staticmethod
+    def _curves_to_blobs(cursor: duckdb.DuckDBPyConnection) -> None:
+        """Version 3 → 4: each dataset's curve rows become one blob (same rows, same order)."""
+        blobs = []
+        for (dataset_id,) in cursor.execute("SELECT id FROM datasets").fetchall():
+            rows = cursor.execute(_V3_CURVE_ROWS, [dataset_id]).to_arrow_table()
+            curves = merge_curves(None, rows)
+            blobs.append([dataset_id, curves.num_rows, curves_blob(curves)])
+        cursor.execute("DROP TABLE curves")
+        cursor.execute(_CURVES_DDL)
+        if blobs:
+            cursor.executemany("INSERT INTO curves VALUES (?, ?, ?)", blobs)
 
     def _info(self, row: tuple, created: bool = True) -> DatasetInfo:
         return DatasetInfo(
@@ -893,23 +887,33 @@ class Store:
         workspace = _clean_name(workspace, "workspace")
         reduction = _check_reduction(reduction)
         mode = _check_mode(mode)
-        digest = hashlib.sha256(source_bytes).hexdigest()
-        # built once, outside the retried transaction
-        incoming = _points_arrow(parsed.columns, getattr(parsed, "run_index", None))
+        # Prepared once, outside the retried transaction. Compressing the file and deriving the
+        # runs/curves are single-threaded and release the GIL, so they run beside the rest;
+        # the derived rows are used when the file is its dataset's only one (create, replace).
+        content = bytes(source_bytes)
+        compressed = _PREPARE.submit(compress_source, content)
+        digest = hashlib.sha256(content).hexdigest()
+        incoming = points_table(parsed.columns, getattr(parsed, "run_index", None))
+        derived = _PREPARE.submit(derived_tables, incoming, CURVE_POINTS_PER_RUN)
         upload = _Upload(
             name=name,
             workspace=workspace,
             reduction=reduction,
             mode=mode,
             digest=digest,
-            content=bytes(source_bytes),
+            content=compressed,
+            n_bytes=len(content),
             filename=upload_name(parsed.filename),  # client data: never a path
             n_rows=parsed.n_rows,
             mapping_json=json.dumps(parsed.mapping),
             units_json=json.dumps(dict(getattr(parsed, "units", None) or {})),
             points=incoming,
+            derived=derived,
         )
-        return self._write(lambda cursor: self._add(cursor, upload))
+        try:
+            return self._write(lambda cursor: self._add(cursor, upload))
+        finally:
+            derived.cancel()  # not needed by an append (a no-op once it has run)
 
     def _add(self, cursor: duckdb.DuckDBPyConnection, up: _Upload) -> DatasetInfo:
         existing = self._find(cursor, up.workspace, up.name)
@@ -1035,45 +1039,58 @@ class Store:
         position: int,
         ord_offset: int,
     ) -> int:
-        """One source row, its points (ord continuing after ``ord_offset``), the derived runs
-        and curves; returns the dataset's number of runs."""
-        source_id = _new_id()
+        """The file's points (ord continuing after ``ord_offset``), its source row, the derived
+        runs and curves of the runs it touches; returns the dataset's number of runs.
+
+        The points go first: the file's bytes are still being compressed meanwhile."""
+        cursor.register("incoming_points", up.points)
+        try:
+            cursor.execute(_INSERT_POINTS, [dataset_id, ord_offset])
+            if ord_offset == 0:  # the dataset's only file: its rows are the whole runs
+                derived = up.derived.result()
+            else:  # earlier files may hold rows of the same runs
+                rows = cursor.execute(_TOUCHED_RUNS_POINTS, [dataset_id]).to_arrow_table()
+                derived = derived_tables(rows, CURVE_POINTS_PER_RUN)
+        finally:
+            cursor.unregister("incoming_points")
         cursor.execute(
-            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [source_id, dataset_id, position, up.filename, up.digest, up.content, up.n_rows,
-             _now(), up.mapping_json, up.units_json],
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_new_id(), dataset_id, position, up.filename, up.digest, up.content.result(),
+             up.n_rows, _now(), up.mapping_json, up.units_json, SOURCE_CODEC, up.n_bytes],
         )  # fmt: skip
-        self._insert_points(cursor, dataset_id, source_id, ord_offset, up.points)
-        self._derive(cursor, dataset_id)
+        self._write_derived(cursor, dataset_id, *derived)
         row = cursor.execute(
             "SELECT count(*) FROM runs WHERE dataset_id = ?", [dataset_id]
         ).fetchone()
         return int(row[0]) if row else 0
 
     @staticmethod
-    def _derive(cursor: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
-        """Recompute the dataset's ``runs`` (both reductions) and stored ``curves``."""
-        buckets = CURVE_POINTS_PER_RUN // 2
-        curve_params = [CURVE_POINTS_PER_RUN, buckets, dataset_id, buckets, dataset_id, dataset_id]
-        for statement, params in zip(
-            _DERIVE, ([dataset_id], [dataset_id], [dataset_id], curve_params), strict=True
-        ):
-            cursor.execute(statement, params)
-
-    def _insert_points(
-        self,
+    def _write_derived(
         cursor: duckdb.DuckDBPyConnection,
         dataset_id: str,
-        source_id: str,
-        ord_offset: int,
-        points: pa.Table,
+        derived_runs: pa.Table,
+        derived_curves: pa.Table,
     ) -> None:
-        """Bulk insert from the Arrow table registered as a view of this cursor."""
-        cursor.register("incoming_points", points)
+        """Replace the ``runs`` rows and the curves of the runs in ``derived_runs`` with these
+        (``store_arrow.derived_tables`` of all their points)."""
+        found = cursor.execute(_STORED_CURVES, [dataset_id]).fetchone()
+        stored = read_curves_blob(found[0]) if found else None
+        curves = merge_curves(stored, derived_curves)
+        cursor.register("derived_runs", derived_runs)
         try:
-            cursor.execute(_INSERT_POINTS, [dataset_id, source_id, ord_offset])
+            for statement in _WRITE_DERIVED:
+                cursor.execute(statement, [dataset_id])
         finally:
-            cursor.unregister("incoming_points")
+            cursor.unregister("derived_runs")
+        cursor.execute(
+            "INSERT INTO curves VALUES (?, ?, ?)",
+            [dataset_id, curves.num_rows, curves_blob(curves)],
+        )
+
+    def _derive_all(self, cursor: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
+        """Derive every run of a dataset from its stored points (migrations)."""
+        rows = cursor.execute(_ALL_POINTS_TO_DERIVE, [dataset_id]).to_arrow_table()
+        self._write_derived(cursor, dataset_id, *derived_tables(rows, CURVE_POINTS_PER_RUN))
 
     def delete_dataset(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> None:
         """Remove a dataset with its points, runs and source bytes."""
@@ -1238,13 +1255,22 @@ class Store:
         buckets = max_points_per_run // 2
         with self._read() as cursor:
             info = self._require(cursor, workspace, name)
-            if max_points_per_run == CURVE_POINTS_PER_RUN:
-                result = cursor.execute(_STORED_CURVES, [info.id])
+            params = [max_points_per_run, buckets, info.id, buckets, info.id, info.id]
+            if max_points_per_run > CURVE_POINTS_PER_RUN:
+                frame = cursor.execute(_CURVES_ON_DEMAND["points"], params).df()
             else:
-                source = "stored" if max_points_per_run < CURVE_POINTS_PER_RUN else "points"
-                params = [max_points_per_run, buckets, info.id, buckets, info.id, info.id]
-                result = cursor.execute(_CURVES_ON_DEMAND[source], params)
-            frame = result.df()
+                found = cursor.execute(_STORED_CURVES, [info.id]).fetchone()
+                if found is None:
+                    raise StoreError(f"the curves of dataset {name!r} are missing")
+                stored = read_curves_blob(found[0])
+                if max_points_per_run == CURVE_POINTS_PER_RUN:
+                    frame = stored_curve_frame(stored)
+                else:
+                    cursor.register("stored_curves", with_dataset_id(stored, info.id))
+                    try:
+                        frame = cursor.execute(_CURVES_ON_DEMAND["stored"], params).df()
+                    finally:
+                        cursor.unregister("stored_curves")
         for column in ("run", "group"):
             frame[column] = frame[column].astype(object)
         return frame
@@ -1256,10 +1282,11 @@ class Store:
         with self._read() as cursor:
             info = self._require(cursor, workspace, name)
             rows = cursor.execute(
-                "SELECT filename, content FROM sources WHERE dataset_id = ? ORDER BY position",
+                "SELECT filename, content, codec, n_bytes FROM sources WHERE dataset_id = ? "
+                "ORDER BY position",
                 [info.id],
             ).fetchall()
-        return [(str(row[0]), bytes(row[1])) for row in rows]
+        return [(str(name), decompress_source(codec, blob, n)) for name, blob, codec, n in rows]
 
     def load_source(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[str, bytes]:
         """The first source file's name and bytes, for re-parsing with another mapping."""
@@ -1310,12 +1337,17 @@ class _Upload:
     reduction: str
     mode: str
     digest: str
-    content: bytes
+    content: Future[bytes]
+    """The file's bytes as stored (:data:`store_arrow.SOURCE_CODEC`), being compressed."""
+    n_bytes: int
     filename: str
     n_rows: int
     mapping_json: str
     units_json: str
     points: Any  # pyarrow.Table
+    derived: Future[tuple[pa.Table, pa.Table]]
+    """``store_arrow.derived_tables`` of ``points`` alone (used when they are the dataset's
+    only rows)."""
 
 
 def _with(info: DatasetInfo, **changes: Any) -> DatasetInfo:

@@ -16,6 +16,7 @@ from scaling_core.ingest import ParsedTable, parse_table
 from scaling_core.schema import RunTable
 from scaling_core.store import (
     DEFAULT_DATASETS,
+    SCHEMA_VERSION,
     STORE_ENV_VAR,
     DatasetExistsError,
     DatasetNotFoundError,
@@ -145,8 +146,8 @@ def test_failure_mid_transaction_leaves_the_store_unchanged(
     def explode(*args: object) -> None:
         raise RuntimeError("disk full")
 
-    # datasets and sources rows are inserted before the points: all must roll back
-    monkeypatch.setattr(Store, "_insert_points", explode)
+    # points and sources rows are inserted before the derived rows: all must roll back
+    monkeypatch.setattr(Store, "_write_derived", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         store.add_dataset("lost", parsed(), STEP_LOG)
     monkeypatch.undo()
@@ -283,7 +284,7 @@ def test_a_version_1_store_is_migrated_on_open(tmp_path) -> None:
         assert len(store.load_points("after")) > 0
         assert "metric" in store.load_points("after").columns
     with duckdb.connect(path) as check:
-        assert check.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+        assert check.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
 
 
 def test_downstream_metric_column_round_trips() -> None:
@@ -349,7 +350,7 @@ def build_v2_store(path: str, datasets: dict[str, tuple[bytes, str]]) -> None:
 OTHER_LOG = STEP_LOG + b"d,moe,8e8,4e9,100,2.6\n"
 
 
-def test_a_version_2_store_is_migrated_to_v3_keeping_every_dataset(tmp_path: Path) -> None:
+def test_a_version_2_store_is_migrated_keeping_every_dataset(tmp_path: Path) -> None:
     import hashlib
 
     import duckdb
@@ -378,7 +379,7 @@ def test_a_version_2_store_is_migrated_to_v3_keeping_every_dataset(tmp_path: Pat
         assert store.get_dataset("first").n_sources == 2
         store.add_dataset("third", parsed(), STEP_LOG)
     with duckdb.connect(path) as check:
-        assert check.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+        assert check.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         tables = {
             row[0] for row in check.execute("SELECT table_name FROM duckdb_tables()").fetchall()
         }

@@ -308,3 +308,31 @@ def test_redact_hides_passwords() -> None:
     assert redact("ducklake:postgres:dbname=x password=s3cr3t host=h") == (
         "ducklake:postgres:dbname=x password=*** host=h"
     )
+
+
+def test_a_version_3_team_store_opens_as_version_4(
+    postgres: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The version 4 migration (drop a column, add columns with a default, replace a table)
+    runs on DuckLake too, with every dataset intact."""
+    from store_v3_layout import assert_same, build_v3_store, fill, snapshot
+
+    from scaling_core import lake
+    from scaling_core.ingest import parse_table
+
+    current = Store.in_memory()
+    fill(current)
+    expected = snapshot(current)
+    location = postgres.createdb("migrate_v3")
+    monkeypatch.setenv(LAKE_DATA_ENV_VAR, str(tmp_path / "lake") + os.sep)
+    old = lake.connect_lake(location)
+    try:
+        old.execute(f"USE {lake.LAKE_ALIAS}")
+        build_v3_store(old, current)
+    finally:
+        old.close()
+    with Store.open(location) as store:
+        assert_same(snapshot(store), expected)
+        data = step_log("fresh")
+        store.add_dataset("fresh", parse_table("fresh.csv", data), data)
+        assert store.get_dataset("fresh").n_runs == 4

@@ -1,0 +1,121 @@
+"""A version-3 store built from its own DDL, for the migration tests (a file or a DuckLake).
+
+Filled with what a current store holds for the same uploads, converted back: sources
+uncompressed, a source id on every point, curve blobs exploded into rows.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from scaling_core.ingest import ParsedTable, parse_table
+from scaling_core.store import Store
+from scaling_core.store_arrow import decompress_source, read_curves_blob
+
+V3_TABLES = {
+    "sources": """CREATE TABLE sources (id VARCHAR NOT NULL, dataset_id VARCHAR NOT NULL,
+        position BIGINT NOT NULL, filename VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
+        content BLOB NOT NULL, n_rows BIGINT NOT NULL, added_at TIMESTAMP NOT NULL,
+        mapping_json VARCHAR NOT NULL, units_json VARCHAR NOT NULL)""",
+    "points": """CREATE TABLE points (dataset_id VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
+        ord BIGINT NOT NULL, row_number BIGINT NOT NULL, run VARCHAR NOT NULL,
+        params DOUBLE NOT NULL, tokens DOUBLE, flops DOUBLE, loss DOUBLE NOT NULL,
+        train_loss DOUBLE, val_loss DOUBLE, step DOUBLE, batch_size DOUBLE,
+        learning_rate DOUBLE, grp VARCHAR, metric DOUBLE)""",
+    "curves": """CREATE TABLE curves (dataset_id VARCHAR NOT NULL, run VARCHAR NOT NULL,
+        first_ord BIGINT NOT NULL, ord BIGINT NOT NULL, pos DOUBLE NOT NULL, step DOUBLE,
+        tokens DOUBLE, flops DOUBLE, loss DOUBLE NOT NULL, params DOUBLE NOT NULL,
+        grp VARCHAR)""",
+}
+"""The version-3 tables that version 4 changes (the others are unchanged and copied)."""
+UNCHANGED = ("schema_version", "write_lock", "workspaces", "datasets", "runs", "mappings")
+
+LOG = (
+    b"run,arch,params,tokens,step,loss\n"
+    + b"".join(
+        f"{run},{arch},{size:g},{step * 1e7:g},{step},{2 + 4 / step**0.4:.6f}\n".encode()
+        for run, arch, size in (("a", "dense", 1e8), ("b", "moe", 2e8))
+        for step in range(1, 451)
+    )
+    + b"c,moe,4e8,1e9,,2.7\n"
+)
+MORE = b"run,arch,params,tokens,step,loss\na,dense,1e8,9e9,900,2.1\nd,moe,8e8,1e9,5,3.3\n"
+
+
+def parsed(data: bytes, filename: str) -> ParsedTable:
+    result = parse_table(filename, data)
+    assert isinstance(result, ParsedTable), result
+    return result
+
+
+def fill(store: Store) -> None:
+    store.add_dataset("appended", parsed(LOG, "log.csv"), LOG)
+    store.add_dataset("appended", parsed(MORE, "more.csv"), MORE, mode="append")
+    store.add_dataset("second <b>", parsed(LOG, "log.csv"), LOG, reduction="best")
+    store.save_mapping(["run", "arch"], {"run": "run"})
+
+
+def build_v3_store(old: duckdb.DuckDBPyConnection, current: Store) -> None:
+    """Write ``current``'s content through ``old`` (a new file, or a catalog in use) laid out
+    as version 3."""
+    with current._read() as cursor:
+        for table in UNCHANGED:
+            frame = cursor.execute(f"SELECT * FROM {table}").to_arrow_table()
+            old.register("rows", frame)
+            old.execute(f"CREATE TABLE {table} AS SELECT * FROM rows")
+            old.unregister("rows")
+        old.execute("UPDATE schema_version SET version = 3")
+        for ddl in V3_TABLES.values():
+            old.execute(ddl)
+        sources = cursor.execute(
+            "SELECT id, dataset_id, position, filename, sha256, content, n_rows, added_at, "
+            "mapping_json, units_json, codec, n_bytes FROM sources ORDER BY dataset_id, position"
+        ).fetchall()
+        first_source = {}
+        for *head, content, n_rows, added, mapping, units, codec, n_bytes in sources:
+            raw = decompress_source(codec, content, n_bytes)
+            old.execute("INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [*head, raw, n_rows, added, mapping, units])  # fmt: skip
+            first_source.setdefault(head[1], head[0])
+        points = cursor.execute("SELECT * FROM points").to_arrow_table()
+        old.register("rows", points)
+        for dataset_id, source_id in first_source.items():
+            old.execute(
+                "INSERT INTO points SELECT dataset_id, ?, * EXCLUDE (dataset_id) FROM rows "
+                "WHERE dataset_id = ?",
+                [source_id, dataset_id],
+            )
+        old.unregister("rows")
+        for dataset_id, blob in cursor.execute("SELECT dataset_id, content FROM curves").fetchall():
+            old.register("rows", read_curves_blob(blob))
+            old.execute("INSERT INTO curves SELECT ?, * FROM rows", [dataset_id])
+            old.unregister("rows")
+
+
+def snapshot(store: Store) -> dict[str, object]:
+    """Everything a user can read of every dataset."""
+    result: dict[str, object] = {}
+    for info in store.list_datasets():
+        name = info.name
+        result[name] = {
+            "info": (info.id, info.sha256, info.n_rows, info.n_runs, info.n_sources),
+            "runs": [
+                store.load_runs(name, reduction).loss.tolist() for reduction in ("final", "best")
+            ],
+            "curves": store.load_curves(name),
+            "coarse": store.load_curves(name, max_points_per_run=20),
+            "points": store.load_points(name),
+            "sources": store.load_sources(name),
+        }
+    return result
+
+
+def assert_same(a: dict[str, object], b: dict[str, object]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        left, right = a[name], b[name]
+        for key in ("info", "runs", "sources"):
+            assert left[key] == right[key], (name, key)
+        for key in ("curves", "coarse", "points"):
+            pd.testing.assert_frame_equal(left[key], right[key])

@@ -1,0 +1,68 @@
+"""A version-3 store (uncompressed sources, ``points.source_id``, curve rows) opens as version 4
+with every dataset intact (the file is built by ``store_v3_layout`` from the version-3 DDL)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import pytest
+from store_v3_layout import LOG, MORE, assert_same, build_v3_store, fill, parsed, snapshot
+
+from scaling_core.store import SCHEMA_VERSION, Store
+
+
+def test_a_version_3_store_opens_as_version_4_with_every_dataset(tmp_path: Path) -> None:
+    current = Store.in_memory()
+    fill(current)
+    expected = snapshot(current)
+    path = str(tmp_path / "v3.duckdb")
+    with duckdb.connect(path) as old:
+        build_v3_store(old, current)
+
+    with Store.open(path) as store:
+        assert_same(snapshot(store), expected)
+        assert store.load_sources("appended") == [("log.csv", LOG), ("more.csv", MORE)]
+        assert store.find_mapping(["run", "arch"]) is not None
+        # and it takes new writes like a new store
+        later = MORE.replace(b"900", b"950").replace(b",5,", b",6,")
+        store.add_dataset("appended", parsed(later, "x.csv"), later, mode="append")
+        store.add_dataset("third", parsed(LOG, "log.csv"), LOG)
+        assert store.get_dataset("third").sha256 == hashlib.sha256(LOG).hexdigest()
+        store.delete_dataset("second <b>")
+    with duckdb.connect(path) as check:
+        assert check.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        columns = [row[0] for row in check.execute("DESCRIBE points").fetchall()]
+        assert "source_id" not in columns
+        codecs = check.execute(
+            "SELECT filename, codec FROM sources ORDER BY added_at, position"
+        ).fetchall()
+        assert ("log.csv", "identity") in codecs and ("log.csv", "zstd") in codecs
+        assert check.execute("SELECT count(*) FROM curves").fetchone() == (2,)
+
+
+def test_a_failed_v4_migration_leaves_the_version_3_file_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scaling_core import store as store_module
+
+    current = Store.in_memory()
+    fill(current)
+    path = str(tmp_path / "v3.duckdb")
+    with duckdb.connect(path) as old:
+        build_v3_store(old, current)
+
+    def broken(cursor: object) -> None:
+        raise duckdb.IOException("disk full")
+
+    monkeypatch.setattr(store_module.Store, "_curves_to_blobs", staticmethod(broken))
+    with pytest.raises(store_module.StoreError, match="cannot prepare the store"):
+        Store.open(path)
+    with duckdb.connect(path) as check:
+        assert check.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+        columns = [row[0] for row in check.execute("DESCRIBE points").fetchall()]
+        assert "source_id" in columns
+    monkeypatch.undo()
+    with Store.open(path) as store:
+        assert [d.name for d in store.list_datasets()] == ["appended", "second <b>"]
