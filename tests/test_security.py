@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import pytest
+from hostile_names import hostile_runs_csv
 
 from scaling_core import workspace_store
 from scaling_core.access import AccessPolicy, Principal, resolve_principal
@@ -56,28 +57,8 @@ HOSTILE_NAMES = (
 """Dataset, workspace, run and group names that are code somewhere (HTML, SQL, a spreadsheet,
 Markdown, a template): everywhere they must stay text."""
 
-SIZES = (20e6, 50e6, 100e6, 200e6, 500e6, 1e9, 2e9, 5e9)
-TOKENS_PER_PARAM = (5, 10, 20, 40, 80)
 
-
-def hostile_csv() -> bytes:
-    """40 Chinchilla-law runs; the first runs and every group carry a hostile name (written with
-    the csv module, so quotes and commas in the names are real CSV, not broken rows)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["run", "params", "tokens", "loss", "group"])
-    index = 0
-    for n in SIZES:
-        for ratio in TOKENS_PER_PARAM:
-            d = n * ratio
-            loss = 1.69 + 406.4 / n**0.34 + 410.7 / d**0.28
-            run = HOSTILE_NAMES[index] if index < len(HOSTILE_NAMES) else f"run {index}"
-            writer.writerow([run, n, d, loss, HOSTILE_NAMES[index % 3]])
-            index += 1
-    return buffer.getvalue().encode("utf-8")
-
-
-HOSTILE_CSV = hostile_csv()
+HOSTILE_CSV = hostile_runs_csv(HOSTILE_NAMES, HOSTILE_NAMES[:3])
 CANARY_CSV = b"run,params,tokens,loss\na,70M,1.4B,3.1\nb,1.4e8,2.8e9,2.9\nc,2.8e8,5.6e9,2.7\n"
 
 

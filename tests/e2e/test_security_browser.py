@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from hostile_names import hostile_runs_csv
 
 pytest.importorskip("playwright.sync_api")
 from load_harness import APP, ERROR_ELEMENTS, PROGRESS, REPO, ServerHandle, streamlit_server
@@ -63,8 +64,6 @@ RUN_NAMES = (
 )
 GROUPS = (f"{SCRIPT} group", f"{IMG} group")
 SOURCE_FILE = "<svg onload=window.__xss=1>.csv"
-SIZES = (20e6, 50e6, 100e6, 200e6, 500e6, 1e9, 2e9, 5e9)
-TOKENS_PER_PARAM = (5, 10, 20, 40, 80)
 
 DOM_INJECTIONS = """() => {
   const found = [];
@@ -84,23 +83,7 @@ DOM_INJECTIONS = """() => {
 """Elements or attributes in the document that only a payload could have put there."""
 
 
-def hostile_csv() -> bytes:
-    """40 Chinchilla-law runs; the first carry the hostile run names, all a hostile group."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["run", "params", "tokens", "loss", "group"])
-    index = 0
-    for n in SIZES:
-        for ratio in TOKENS_PER_PARAM:
-            d = n * ratio
-            loss = 1.69 + 406.4 / n**0.34 + 410.7 / d**0.28
-            run = RUN_NAMES[index] if index < len(RUN_NAMES) else f"run {index}"
-            writer.writerow([run, n, d, loss, GROUPS[index % 2]])
-            index += 1
-    return buffer.getvalue().encode("utf-8")
-
-
-HOSTILE_CSV = hostile_csv()
+HOSTILE_CSV = hostile_runs_csv(RUN_NAMES, GROUPS)
 
 
 # -------------------------------------------------------------------------------- servers
