@@ -43,17 +43,32 @@ class RunGroups:
     ``order``: every row position, runs contiguous, each run's rows in tiebreak order;
     ``starts``: where each run begins in ``order``; ``group_of``: the run number (0 … k-1, in
     order of the run codes) of each entry of ``order``; ``codes``: each run's code.
+    ``in_place``: ``order`` is 0, 1, 2, … (the rows were grouped and in order already, as a
+    big log usually is), so per-row values are used as they are instead of gathered.
     """
 
     order: np.ndarray
     starts: np.ndarray
     group_of: np.ndarray
     codes: np.ndarray
+    in_place: bool = False
 
     @property
     def sizes(self) -> np.ndarray:
         """Rows per run."""
         return np.diff(np.append(self.starts, self.order.size))
+
+    def gather(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (one per row) in group order."""
+        return values if self.in_place else values[self.order]
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """Rows at these positions of the group order."""
+        return positions if self.in_place else self.order[positions]
+
+
+def _non_decreasing(values: np.ndarray) -> bool:
+    return bool(np.all(values[1:] >= values[:-1]))
 
 
 def group_by_run(codes: np.ndarray, tiebreak: np.ndarray | None = None) -> RunGroups:
@@ -61,23 +76,27 @@ def group_by_run(codes: np.ndarray, tiebreak: np.ndarray | None = None) -> RunGr
     ``tiebreak`` (then by position), or by position when it is ``None``.
 
     A non-decreasing ``tiebreak`` (row numbers of one file, ``ord``) is position order already,
-    so only the codes are sorted.
+    so only the codes are sorted — and not even they when they are non-decreasing too.
     """
     codes = np.asarray(codes)
     if codes.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return RunGroups(empty, empty, empty, empty)
-    if tiebreak is None or bool(np.all(np.diff(np.asarray(tiebreak)) >= 0)):
-        order = np.argsort(codes, kind="stable")
+    in_position_order = tiebreak is None or _non_decreasing(np.asarray(tiebreak))
+    in_place = in_position_order and _non_decreasing(codes)
+    if in_place:
+        order = np.arange(codes.size, dtype=np.int64)
+    elif in_position_order:
+        order = np.argsort(codes, kind="stable").astype(np.int64)
     else:
-        order = np.lexsort((np.asarray(tiebreak), codes))
-    sorted_codes = codes[order]
+        order = np.lexsort((np.asarray(tiebreak), codes)).astype(np.int64)
+    sorted_codes = codes if in_place else codes[order]
     boundary = np.flatnonzero(sorted_codes[1:] != sorted_codes[:-1]) + 1
     starts = np.concatenate(([0], boundary)).astype(np.int64)
     group_of = np.zeros(codes.size, dtype=np.int64)
     group_of[boundary] = 1
     np.cumsum(group_of, out=group_of)
-    return RunGroups(order.astype(np.int64), starts, group_of, sorted_codes[starts])
+    return RunGroups(order, starts, group_of, sorted_codes[starts], in_place)
 
 
 def _pick(groups: RunGroups, values: np.ndarray, *, largest: bool, last: bool) -> np.ndarray:
@@ -88,15 +107,17 @@ def _pick(groups: RunGroups, values: np.ndarray, *, largest: bool, last: bool) -
     """
     if groups.order.size == 0:
         return groups.order
-    ordered = np.asarray(values, dtype=float)[groups.order]
-    ordered = np.where(np.isnan(ordered), -np.inf if largest else np.inf, ordered)
+    ordered = groups.gather(np.asarray(values, dtype=float))
+    missing = np.isnan(ordered)
+    if missing.any():
+        ordered = np.where(missing, -np.inf if largest else np.inf, ordered)
     reduce = np.maximum if largest else np.minimum
     extreme = reduce.reduceat(ordered, groups.starts)
     hits = np.flatnonzero(ordered == extreme[groups.group_of])
     run_of_hit = groups.group_of[hits]
     change = run_of_hit[1:] != run_of_hit[:-1]
     keep = np.append(change, True) if last else np.insert(change, 0, True)
-    return groups.order[hits[keep]]
+    return groups.rows(hits[keep])
 
 
 def last_max(groups: RunGroups, values: np.ndarray) -> np.ndarray:
@@ -126,24 +147,28 @@ def thin_curves(
         return groups.order
     buckets = points_per_run // 2
     position = np.asarray(position, dtype=float)
-    ordered = position[groups.order]
+    ordered = groups.gather(position)
     lo = np.minimum.reduceat(ordered, groups.starts)
     hi = np.maximum.reduceat(ordered, groups.starts)
     whole = groups.sizes <= points_per_run
     kept = np.zeros(position.size, dtype=bool)
-    rows, run = groups.order, groups.group_of
+    rows, run, in_place = groups.order, groups.group_of, groups.in_place
     if whole.any():  # (a big log's runs are usually all long: no masks to build)
         thinned = ~whole[groups.group_of]
         kept[rows[~thinned]] = True
-        rows, run = rows[thinned], run[thinned]
+        rows, run, ordered, in_place = rows[thinned], run[thinned], ordered[thinned], False
     if rows.size:
         scale = buckets / np.log((2.0 + hi) - lo)
-        raw = np.floor(np.log((1.0 + position[rows]) - lo[run]) * scale[run])
+        raw = np.floor(np.log((1.0 + ordered) - lo[run]) * scale[run])
         bucket = np.minimum(buckets - 1, raw).astype(np.int64)
         # (run, bucket) as one key; the stable sort keeps run order inside a bucket
         by_bucket = group_by_run(run * buckets + bucket)
         local = RunGroups(
-            rows[by_bucket.order], by_bucket.starts, by_bucket.group_of, by_bucket.codes
+            rows if by_bucket.in_place else rows[by_bucket.order],
+            by_bucket.starts,
+            by_bucket.group_of,
+            by_bucket.codes,
+            in_place and by_bucket.in_place,
         )
         kept[first_min(local, loss)] = True
         kept[last_max(local, position)] = True
@@ -182,9 +207,11 @@ def summarize_runs(
     ord_ = np.asarray(ord_, dtype=np.int64)
     step = np.asarray(step, dtype=float)
     groups = group_by_run(codes, ord_)
-    position = np.where(np.isnan(step), ord_.astype(float), step)
-    ordered = position[groups.order]
-    first = groups.order[groups.starts] if groups.order.size else groups.order
+    missing = np.isnan(step)
+    logged = not missing.any()
+    position = step if logged else np.where(missing, ord_.astype(float), step)
+    ordered = groups.gather(position)
+    first = groups.rows(groups.starts) if groups.order.size else groups.order
     if not groups.order.size:
         lo = hi = np.zeros(0)
     else:
@@ -196,7 +223,7 @@ def summarize_runs(
         n_points=groups.sizes[by_first],
         lo=lo[by_first],
         hi=hi[by_first],
-        final=last_max(groups, np.where(np.isnan(step), -np.inf, step))[by_first],
+        final=last_max(groups, step if logged else np.where(missing, -np.inf, step))[by_first],
         best=first_min(groups, loss)[by_first],
         curve_rows=thin_curves(groups, position, loss, points_per_run),
     )

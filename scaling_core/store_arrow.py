@@ -218,14 +218,22 @@ def merge_curves(stored: pa.Table | None, fresh: pa.Table) -> pa.Table:
         rewritten = pc.unique(fresh.column("run"))
         kept = stored.filter(pc.invert(pc.is_in(stored.column("run"), value_set=rewritten)))
         fresh = pa.concat_tables([kept.cast(_curve_schema()), fresh])
-    order = np.lexsort(
-        (
-            to_numpy(fresh.column("ord")),
-            to_numpy(fresh.column("pos")),
-            to_numpy(fresh.column("first_ord")),
-        )
-    )
+    first, pos, ord_ = (to_numpy(fresh.column(name)) for name in ("first_ord", "pos", "ord"))
+    if _sorted_by(first, pos, ord_):  # a log grouped by run with rising steps: as derived
+        return fresh.combine_chunks()
+    order = np.lexsort((ord_, pos, first))
     return fresh.take(int_array(order)).combine_chunks()
+
+
+def _sorted_by(*keys: np.ndarray) -> bool:
+    """True when the rows are in lexicographic order of ``keys`` (ties allowed)."""
+    undecided = np.ones(max(keys[0].size - 1, 0), dtype=bool)
+    for key in keys:
+        before, after = key[:-1], key[1:]
+        if (undecided & (before > after)).any():
+            return False
+        undecided &= before == after
+    return True
 
 
 def curves_blob(curves: pa.Table) -> bytes:

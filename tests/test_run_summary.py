@@ -72,8 +72,10 @@ logs = st.lists(
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
-@given(data=logs, shuffle_ties=st.booleans())
-def test_group_picks_match_a_row_by_row_reference(data, shuffle_ties: bool) -> None:
+@given(data=logs, shuffle_ties=st.booleans(), grouped=st.booleans())
+def test_group_picks_match_a_row_by_row_reference(data, shuffle_ties: bool, grouped) -> None:
+    if grouped:  # rows already grouped by run, in order: the in-place path
+        data = sorted(data, key=lambda row: row[0])
     codes = [code for code, _, _ in data]
     step = [math.nan if s is None else float(s) for _, s, _ in data]
     loss = [value for _, _, value in data]
@@ -91,8 +93,10 @@ def test_group_picks_match_a_row_by_row_reference(data, shuffle_ties: bool) -> N
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
-@given(data=logs, per_run=st.integers(2, 12))
-def test_thinning_matches_a_row_by_row_reference(data, per_run: int) -> None:
+@given(data=logs, per_run=st.integers(2, 12), grouped=st.booleans())
+def test_thinning_matches_a_row_by_row_reference(data, per_run: int, grouped: bool) -> None:
+    if grouped:  # grouped by run with increasing steps: every in-place path
+        data = sorted(data, key=lambda row: (row[0], -1 if row[1] is None else row[1]))
     codes = [code for code, _, _ in data]
     position = [float(i) if s is None else float(s) for i, (_, s, _) in enumerate(data)]
     loss = [3.0 if math.isnan(value) else value for _, _, value in data]
