@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bool_array", "int_array", "to_numpy"]
+__all__ = ["bool_array", "float_array", "int_array", "to_numpy"]
 
 _DTYPES = {
     "double": np.float64,
@@ -72,3 +72,20 @@ def bool_array(values: np.ndarray) -> Any:
 
     bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
     return pa.Array.from_buffers(pa.bool_(), int(values.size), [None, pa.py_buffer(bits)])
+
+
+def float_array(values: np.ndarray) -> Any:
+    """A float64 pyarrow array of ``values`` with NaN as null (the data buffer is shared, not
+    copied; several times faster than ``pa.array(values, from_pandas=True)``)."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    if not missing.any():
+        return pa.Array.from_buffers(pa.float64(), values.size, [None, pa.py_buffer(values)])
+    if missing.all():
+        return pa.nulls(values.size, pa.float64())
+    valid = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.float64(), values.size, [valid, pa.py_buffer(values)], null_count=int(missing.sum())
+    )

@@ -892,7 +892,7 @@ class Store:
         # the derived rows are used when the file is its dataset's only one (create, replace).
         content = bytes(source_bytes)
         compressed = _PREPARE.submit(compress_source, content)
-        digest = hashlib.sha256(content).hexdigest()
+        digest = _PREPARE.submit(lambda: hashlib.sha256(content).hexdigest())
         incoming = points_table(parsed.columns, getattr(parsed, "run_index", None))
         derived = _PREPARE.submit(derived_tables, incoming, CURVE_POINTS_PER_RUN)
         upload = _Upload(
@@ -900,7 +900,7 @@ class Store:
             workspace=workspace,
             reduction=reduction,
             mode=mode,
-            digest=digest,
+            digest=digest.result(),
             content=compressed,
             n_bytes=len(content),
             filename=upload_name(parsed.filename),  # client data: never a path

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from scaling_core.ingest import POINT_COLUMNS
-from scaling_core.ingest_arrow import int_array, to_numpy
+from scaling_core.ingest_arrow import float_array, int_array, to_numpy
 from scaling_core.run_summary import summarize_runs
 
 if TYPE_CHECKING:
@@ -62,8 +62,8 @@ def points_table(
 ) -> pa.Table:
     """The parsed columns as an Arrow table in :data:`ROW_GROUP_ROWS` batches (no pandas).
 
-    NaN becomes NULL (``from_pandas=True`` is pyarrow's NaN-as-null switch), so ``NULLS LAST``
-    and ``step <= ?`` see missing values as missing. ``ord`` numbers the rows from 0. With
+    NaN becomes NULL (:func:`ingest_arrow.float_array`), so ``NULLS LAST`` and ``step <= ?``
+    see missing values as missing. ``ord`` numbers the rows from 0. With
     ``run_index`` (ingest's run number per row) the run names become a dictionary array: one
     string per run instead of one per row, which saves most of the conversion time of a
     million-row upload, and the codes are reused to group rows by run.
@@ -72,8 +72,8 @@ def points_table(
 
     n = int(np.asarray(columns["row_number"]).size)
     arrays: dict[str, pa.Array] = {
-        "ord": pa.array(np.arange(n, dtype=np.int64)),
-        "row_number": pa.array(np.asarray(columns["row_number"], dtype=np.int64)),
+        "ord": int_array(np.arange(n, dtype=np.int64)),
+        "row_number": int_array(np.asarray(columns["row_number"])),
     }
     for name in POINT_COLUMNS[1:]:
         stored = "grp" if name == "group" else name
@@ -90,7 +90,7 @@ def points_table(
         elif values is None:
             arrays[stored] = pa.nulls(n, pa.float64())
         else:
-            arrays[stored] = pa.array(np.asarray(values, dtype=np.float64), from_pandas=True)
+            arrays[stored] = float_array(values)
     return in_row_groups(pa.table(arrays))
 
 
