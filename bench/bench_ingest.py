@@ -10,7 +10,7 @@ The file: ``runs × steps`` rows (default 2,000 × 500) with columns run, params
 loss, val_loss (logged every 10th step, empty otherwise), lr — a sweep's evaluation log.
 
 Measured in the same run, each measurement in its own subprocess (so peak memory is separate
-and imports are paid before the clock starts), alternating them, best of 3 each:
+and imports are paid before the clock starts), alternating them, best of 3 each (``--repeats``):
 
 (a) DuckDB: ``connect(fresh file)``; ``CREATE TABLE t AS SELECT * FROM read_csv(path)``;
     ``close()`` — DuckDB parsing, type-detecting and storing the file itself;
@@ -240,8 +240,8 @@ def report(result: dict) -> str:
             f"`python bench/bench_ingest.py` — {rows:,} rows ({result['runs']:,} runs × "
             f"{result['steps']} steps; run, params, tokens, step, loss, val_loss every 10th "
             f"step, lr), {result['bytes'] / 1024**2:.1f} MiB. Each measurement in its own "
-            "process, alternating, best of 3; imports before the clock (pandas too: DuckDB's "
-            "client imports it on its first bound parameter, on both sides).",
+            f"process, alternating, best of {len(duck)}; imports before the clock (pandas "
+            "too: DuckDB's client imports it on its first bound parameter, on both sides).",
             "",
             "| Measurement | Best wall time | All runs, wall (s) | CPU (s) | Peak RSS | Target "
             "| Result |",
@@ -327,6 +327,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="runs of each, best kept")
     parser.add_argument("--measure", nargs=3, metavar=("KIND", "CSV", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -339,7 +340,7 @@ def main() -> None:
         csv_path = workdir / "sweep.csv"
         size = generate_csv(csv_path, args.runs, args.steps)
         result: dict = {kind: [] for kind in MEASURES}
-        for index in range(REPEATS):
+        for index in range(args.repeats):
             for kind in MEASURES:
                 measurement = run_one(kind, csv_path, workdir, index)
                 result[kind].append(measurement)
