@@ -131,7 +131,11 @@ def first_min(groups: RunGroups, values: np.ndarray) -> np.ndarray:
 
 
 def thin_curves(
-    groups: RunGroups, position: np.ndarray, loss: np.ndarray, points_per_run: int
+    groups: RunGroups,
+    position: np.ndarray,
+    loss: np.ndarray,
+    points_per_run: int,
+    extents: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Row positions of every run's curve thinned to at most ``points_per_run`` rows, sorted.
 
@@ -140,6 +144,10 @@ def thin_curves(
     position: ``min(B − 1, ⌊ln((1 + pos) − lo) · B / ln((2 + hi) − lo)⌋)`` (the SQL's formula,
     same evaluation order); each bucket keeps its lowest-loss row (ties: the first) and its
     largest-position row (ties: the last). Shorter runs are kept whole.
+
+    ``extents`` — ``(lo, hi, n_points)`` per group, in group order — are the runs' whole
+    extents when ``position`` holds only some of their rows (thinning stored curves further
+    must bucket them as the full runs were); by default they are these rows' own.
     """
     if points_per_run < 2:
         raise ValueError("points_per_run must be at least 2")
@@ -148,9 +156,13 @@ def thin_curves(
     buckets = points_per_run // 2
     position = np.asarray(position, dtype=float)
     ordered = groups.gather(position)
-    lo = np.minimum.reduceat(ordered, groups.starts)
-    hi = np.maximum.reduceat(ordered, groups.starts)
-    whole = groups.sizes <= points_per_run
+    if extents is None:
+        lo = np.minimum.reduceat(ordered, groups.starts)
+        hi = np.maximum.reduceat(ordered, groups.starts)
+        sizes = groups.sizes
+    else:
+        lo, hi, sizes = (np.asarray(values) for values in extents)
+    whole = sizes <= points_per_run
     kept = np.zeros(position.size, dtype=bool)
     rows, run, in_place = groups.order, groups.group_of, groups.in_place
     if whole.any():  # (a big log's runs are usually all long: no masks to build)

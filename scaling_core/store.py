@@ -84,7 +84,7 @@ from scaling_core.store_arrow import (
     points_table,
     read_curves_blob,
     stored_curve_frame,
-    with_dataset_id,
+    thin_stored_curves,
 )
 
 if TYPE_CHECKING:  # pandas and pyarrow are imported where a frame or a table is built
@@ -367,29 +367,26 @@ _CURVES_THINNED = """
            p.step, p.tokens, p.flops, p.loss, p.params, p.grp
     FROM {rows} p JOIN r ON p.run = r.run
     WHERE p.dataset_id = ? AND (r.whole OR p.ord IN (SELECT ord FROM kept))"""
-"""A dataset's curves thinned in SQL, as rows of the ``curves`` table, from ``{rows}`` (the
-points, or the stored curves when fewer points per run are asked for). Runs with more than the
-requested points per run are cut into log-spaced buckets of their position (the step, or the
-row order where a row has none) between the run's first and last position (kept in ``runs``,
-so no extra pass finds them); each bucket keeps its lowest-loss row (the envelope) and its last
-row (the curve's end). One BIGINT per (run, bucket) is the grouping key — several times faster
-than grouping on (run name, bucket) — both picks come from one aggregation (so ``b`` streams
-instead of being materialised), and only row numbers are picked; the rows are read in one
-final pass. Shorter runs come back whole. Parameters: points per run, buckets, dataset id,
-buckets, dataset id, dataset id."""
+"""A dataset's curves thinned in SQL from ``{rows}`` (the points), as the stored curve rows
+(``store_arrow.derived_tables`` applies the same rule in numpy when a write stores them). Runs
+with more than the requested points per run are cut into log-spaced buckets of their position
+(the step, or the row order where a row has none) between the run's first and last position
+(kept in ``runs``, so no extra pass finds them); each bucket keeps its lowest-loss row (the
+envelope) and its last row (the curve's end). One BIGINT per (run, bucket) is the grouping key —
+several times faster than grouping on (run name, bucket) — both picks come from one aggregation
+(so ``b`` streams instead of being materialised), and only row numbers are picked; the rows are
+read in one final pass. Shorter runs come back whole. Parameters: points per run, buckets,
+dataset id, buckets, dataset id, dataset id."""
 
-_CURVES_FROM_POINTS = _CURVES_THINNED.format(rows="points")
-_CURVES_FROM_STORED = _CURVES_THINNED.format(rows="stored_curves")
-_CURVE_COLUMNS = 'run, step, tokens, flops, loss, params, grp AS "group"'
-_CURVES_ON_DEMAND = {
-    source: f"SELECT {_CURVE_COLUMNS} FROM ({query}) ORDER BY first_ord, pos, ord"
-    for source, query in (("points", _CURVES_FROM_POINTS), ("stored", _CURVES_FROM_STORED))
-}
-"""Curves at a resolution other than the stored one: fewer points per run thin the stored
-curves (decoded and registered as ``stored_curves``: a few hundred rows per run, fast at any
-dataset size; a bucket's lowest loss is then the lowest among the stored rows), more points per
-run go back to the points (seconds at 10M points)."""
+_CURVES_FROM_POINTS = (
+    'SELECT run, step, tokens, flops, loss, params, grp AS "group" '
+    f"FROM ({_CURVES_THINNED.format(rows='points')}) ORDER BY first_ord, pos, ord"
+)
+"""Curves at more points per run than stored go back to the points (seconds at 10M points);
+fewer thin the stored blob (``store_arrow.thin_stored_curves``, the same rule in numpy, with
+the runs' whole extents from :data:`_RUN_EXTENTS`: milliseconds at any dataset size)."""
 _STORED_CURVES = "SELECT content FROM curves WHERE dataset_id = ?"
+_RUN_EXTENTS = "SELECT run, lo, hi, n_points FROM runs WHERE dataset_id = ?"
 
 _POINTS_SELECT = (
     "SELECT row_number, run, params, tokens, flops, loss, train_loss, val_loss, step, "
@@ -1242,13 +1239,14 @@ class Store:
         max_points_per_run: int = CURVE_POINTS_PER_RUN,
         workspace: str = DEFAULT_WORKSPACE,
     ) -> pd.DataFrame:
-        """Step-level curves for drawing, thinned in DuckDB to at most ``max_points_per_run``
-        rows per run (log-spaced step buckets keep their lowest and their last loss).
+        """Step-level curves for drawing, thinned to at most ``max_points_per_run`` rows per
+        run (log-spaced step buckets keep their lowest and their last loss).
 
         Columns ``run, step, tokens, flops, loss, params, group``; runs in order of first
         appearance, rows by step. The default resolution is stored by every write, so reading
-        it costs one small table scan however many points the dataset has; fewer points per
-        run thin the stored curves (fast), more go back to the points (seconds at 10M).
+        it decodes one blob however many points the dataset has; fewer points per run thin
+        the stored curves (milliseconds), more go back to the points in DuckDB (seconds at
+        10M).
         """
         if max_points_per_run < 2:
             raise StoreError("max_points_per_run must be at least 2")
@@ -1257,20 +1255,16 @@ class Store:
             info = self._require(cursor, workspace, name)
             params = [max_points_per_run, buckets, info.id, buckets, info.id, info.id]
             if max_points_per_run > CURVE_POINTS_PER_RUN:
-                frame = cursor.execute(_CURVES_ON_DEMAND["points"], params).df()
+                frame = cursor.execute(_CURVES_FROM_POINTS, params).df()
             else:
                 found = cursor.execute(_STORED_CURVES, [info.id]).fetchone()
                 if found is None:
                     raise StoreError(f"the curves of dataset {name!r} are missing")
                 stored = read_curves_blob(found[0])
-                if max_points_per_run == CURVE_POINTS_PER_RUN:
-                    frame = stored_curve_frame(stored)
-                else:
-                    cursor.register("stored_curves", with_dataset_id(stored, info.id))
-                    try:
-                        frame = cursor.execute(_CURVES_ON_DEMAND["stored"], params).df()
-                    finally:
-                        cursor.unregister("stored_curves")
+                if max_points_per_run < CURVE_POINTS_PER_RUN:
+                    extents = cursor.execute(_RUN_EXTENTS, [info.id]).to_arrow_table()
+                    stored = thin_stored_curves(stored, extents, max_points_per_run)
+                frame = stored_curve_frame(stored)
         for column in ("run", "group"):
             frame[column] = frame[column].astype(object)
         return frame

@@ -17,7 +17,7 @@ import numpy as np
 
 from scaling_core.ingest import POINT_COLUMNS
 from scaling_core.ingest_arrow import float_array, int_array, to_numpy
-from scaling_core.run_summary import summarize_runs
+from scaling_core.run_summary import group_by_run, summarize_runs, thin_curves
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +35,7 @@ __all__ = [
     "points_table",
     "read_curves_blob",
     "stored_curve_frame",
-    "with_dataset_id",
+    "thin_stored_curves",
 ]
 
 ROW_GROUP_ROWS = 122_880
@@ -272,14 +272,31 @@ def stored_curve_frame(curves: pa.Table) -> pd.DataFrame:
     )
 
 
-def with_dataset_id(curves: pa.Table, dataset_id: str) -> pa.Table:
-    """Stored curve rows with a constant ``dataset_id`` column, shaped like the points for the
-    store's thinning query (a one-entry dictionary: no string per row)."""
+def thin_stored_curves(curves: pa.Table, runs: pa.Table, points_per_run: int) -> pa.Table:
+    """Stored curve rows thinned further to ``points_per_run`` per run, bucketed by each run's
+    whole extent (``runs``: ``run, lo, hi, n_points`` of every run, as the store keeps them)
+    — the rule the store's SQL applies to the points (``run_summary.thin_curves``). A
+    bucket's lowest loss is then the lowest among the stored rows. Drawing order is kept."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    codes = pa.array(np.zeros(curves.num_rows, dtype=np.int32))
-    ids = pa.DictionaryArray.from_arrays(codes, pa.array([dataset_id], pa.string()))
-    return curves.append_column("dataset_id", ids)
+    if curves.num_rows == 0:
+        return curves
+    encoded = pc.dictionary_encode(curves.column("run")).combine_chunks()
+    groups = group_by_run(to_numpy(encoded.indices), to_numpy(curves.column("ord")))
+    where = pc.index_in(encoded.dictionary.take(pa.array(groups.codes)), runs.column("run"))
+    if where.null_count:
+        raise ValueError("stored curves name a run the runs table does not have")
+    index = to_numpy(where)
+    extents = tuple(to_numpy(runs.column(name))[index] for name in ("lo", "hi", "n_points"))
+    rows = thin_curves(
+        groups,
+        to_numpy(curves.column("pos")),
+        to_numpy(curves.column("loss")),
+        points_per_run,
+        extents,  # type: ignore[arg-type]
+    )
+    return curves.take(int_array(rows))
 
 
 def compress_source(content: bytes) -> bytes:

@@ -127,3 +127,39 @@ def test_an_append_rewrites_only_the_runs_it_touches() -> None:
     assert runs.run.tolist() == ["kept", "grown", "new"]
     assert runs.loss.tolist()[1] == 2.01
     check_derived(store, "log")
+
+
+@pytest.mark.parametrize("per_run", [2, 7, 40, 150])
+def test_fewer_points_per_run_equal_the_sql_rule_over_the_stored_rows(per_run: int) -> None:
+    """Thinning the stored curves further (numpy) buckets by each run's whole extent, as the
+    store's SQL thinning does when given the stored rows in place of the points."""
+    import pyarrow as pa
+
+    from scaling_core.store_arrow import read_curves_blob
+
+    rng = np.random.default_rng(per_run)
+    lines = ["run,params,tokens,step,loss"]
+    for run, size, steps in (("a", 1e8, 900), ("b", 2e8, 120), ("c", 4e8, 3), ("d", 8e8, 500)):
+        chosen = np.sort(rng.choice(np.arange(1, 5000), size=steps, replace=False))
+        loss = np.round(2 + 4 / chosen**0.3 + rng.choice([0, 0.01], size=steps), 4)
+        lines += [f"{run},{size:g},{s * 1e6:g},{s},{v}" for s, v in zip(chosen, loss, strict=True)]
+    data = ("\n".join(lines) + "\n").encode()
+    store = Store.in_memory()
+    store.add_dataset("log", parsed(data), data)
+    info = store.get_dataset("log")
+    with store._read() as cursor:
+        blob = cursor.execute("SELECT content FROM curves WHERE dataset_id = ?", [info.id])
+        stored = read_curves_blob(blob.fetchone()[0])
+        ids = pa.array([info.id] * stored.num_rows, pa.string())
+        cursor.register("stored_curves", stored.append_column("dataset_id", ids))
+        query = (
+            'SELECT run, step, tokens, flops, loss, params, grp AS "group" FROM ('
+            + store_module._CURVES_THINNED.format(rows="stored_curves")
+            + ") ORDER BY first_ord, pos, ord"
+        )
+        buckets = per_run // 2
+        by_sql = cursor.execute(query, [per_run, buckets, info.id, buckets, info.id, info.id]).df()
+        cursor.unregister("stored_curves")
+    for column in ("run", "group"):
+        by_sql[column] = by_sql[column].astype(object)
+    pd.testing.assert_frame_equal(store.load_curves("log", max_points_per_run=per_run), by_sql)
