@@ -39,7 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -120,14 +122,17 @@ def measure_duckdb(csv_path: str, db_path: str) -> dict:
     }
 
 
-def measure_scalescope(csv_path: str, db_path: str) -> dict:
+def _parse_then_write(
+    csv_path: str, db_path: str, write: Callable[[Any, bytes, str], dict]
+) -> dict:
+    """Time reading the file and ``parse_table``, then ``write(parsed, data, db_path)`` (which
+    returns extra fields); imports are done before the clock."""
     sys.path.insert(0, str(ROOT))
     import pyarrow.compute  # noqa: F401  (imports before the clock, as DuckDB's are)
     from pyarrow import csv as _csv  # noqa: F401
 
     from scaling_core import importers  # noqa: F401
     from scaling_core.ingest import IngestErrors, parse_table
-    from scaling_core.store import Store
 
     _import_before_the_clock()
     before = _rss_mib()
@@ -137,21 +142,31 @@ def measure_scalescope(csv_path: str, db_path: str) -> dict:
     if isinstance(parsed, IngestErrors):
         raise SystemExit(parsed.summary())
     parsed_at = time.perf_counter()
-    store = Store.open(db_path)
-    info = store.add_dataset("bench", parsed, data)
-    store.close()
+    extra = write(parsed, data, db_path)
     end = time.perf_counter()
     return {
         "seconds": end - start,
         "cpu_seconds": _cpu() - cpu,
         "parse_seconds": parsed_at - start,
         "store_seconds": end - parsed_at,
-        "rows": info.n_rows,
-        "runs": info.n_runs,
-        "warnings": len(parsed.warnings),
         "rss_before": before,
         "rss_peak": _rss_mib(),
+        **extra,
     }
+
+
+def measure_scalescope(csv_path: str, db_path: str) -> dict:
+    """The whole upload path: ``parse_table``, then ``Store.add_dataset`` on a fresh file."""
+    sys.path.insert(0, str(ROOT))
+    from scaling_core.store import Store
+
+    def write(parsed: Any, data: bytes, db_path: str) -> dict:
+        store = Store.open(db_path)
+        info = store.add_dataset("bench", parsed, data)
+        store.close()
+        return {"rows": info.n_rows, "runs": info.n_runs, "warnings": len(parsed.warnings)}
+
+    return _parse_then_write(csv_path, db_path, write)
 
 
 def measure_floor(csv_path: str, db_path: str) -> dict:
@@ -159,33 +174,17 @@ def measure_floor(csv_path: str, db_path: str) -> dict:
     fresh DuckDB file (no Store: no file bytes, no summaries, no dataset bookkeeping)."""
     sys.path.insert(0, str(ROOT))
     import duckdb
-    import pyarrow.compute  # noqa: F401
 
-    from scaling_core import importers  # noqa: F401
-    from scaling_core.ingest import IngestErrors, parse_table
     from scaling_core.store_arrow import points_table
 
-    _import_before_the_clock()
-    before = _rss_mib()
-    cpu, start = _cpu(), time.perf_counter()
-    data = Path(csv_path).read_bytes()
-    parsed = parse_table(Path(csv_path).name, data)
-    if isinstance(parsed, IngestErrors):
-        raise SystemExit(parsed.summary())
-    parsed_at = time.perf_counter()
-    connection = duckdb.connect(db_path)
-    connection.register("rows", points_table(parsed.columns, parsed.run_index))
-    connection.execute("CREATE TABLE points AS SELECT * FROM rows")
-    connection.close()
-    end = time.perf_counter()
-    return {
-        "seconds": end - start,
-        "cpu_seconds": _cpu() - cpu,
-        "parse_seconds": parsed_at - start,
-        "store_seconds": end - parsed_at,
-        "rss_before": before,
-        "rss_peak": _rss_mib(),
-    }
+    def write(parsed: Any, data: bytes, db_path: str) -> dict:
+        connection = duckdb.connect(db_path)
+        connection.register("rows", points_table(parsed.columns, parsed.run_index))
+        connection.execute("CREATE TABLE points AS SELECT * FROM rows")
+        connection.close()
+        return {}
+
+    return _parse_then_write(csv_path, db_path, write)
 
 
 MEASURES = {"duckdb": measure_duckdb, "scalescope": measure_scalescope, "floor": measure_floor}
