@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -225,6 +226,10 @@ def report(result: dict) -> str:
     best_floor = min(floor, key=lambda m: m["seconds"])
     floor_ratio = best_floor["seconds"] / best_duck
     floor_insert_ratio = min(m["store_seconds"] for m in floor) / best_duck
+    median_duck, median_ours, median_floor = (
+        statistics.median(m["seconds"] for m in result[kind])
+        for kind in ("duckdb", "scalescope", "floor")
+    )
     env = result["machine"]
     rows = result["rows"]
 
@@ -264,6 +269,11 @@ def report(result: dict) -> str:
             f"| — of which the bare insert of the rows | "
             f"{best_floor['store_seconds']:.2f} s | {times(floor, 'store_seconds')} | — | — | — "
             f"| {floor_insert_ratio:.2f} × DuckDB |",
+            "",
+            f"Medians, for a machine whose timings vary from run to run: DuckDB "
+            f"{median_duck:.2f} s, Scalescope {median_ours:.2f} s "
+            f"({median_ours / median_duck:.2f} ×), floor {median_floor:.2f} s "
+            f"({median_floor / median_duck:.2f} ×).",
             "",
             f"Peak RSS includes the interpreter and imports (before the clock: DuckDB "
             f"{min(m['rss_before'] for m in duck):.0f} MiB, Scalescope "
