@@ -478,7 +478,11 @@ def svg_root(data: bytes) -> ET.Element:
 
 
 def chart_legend(page: Page) -> list[str]:
-    legend = page.locator('[data-testid="stPlotlyChart"] .legendtext')
+    """The legend of the page's fit chart. Scoped to one chart: while a rerun replaces the
+    chart, Streamlit can briefly show the old element beside the new one (seen in CI as every
+    legend entry twice)."""
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    legend = chart.locator(".legendtext")
     expect(legend.first).to_be_attached(timeout=WAIT_MS)
     return legend.all_text_contents()
 
