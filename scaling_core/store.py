@@ -141,6 +141,25 @@ _CURVES_DDL = """CREATE TABLE IF NOT EXISTS curves (
     )"""
 """One row per dataset: its thinned curves as an Arrow IPC blob (``store_arrow.curves_blob``)."""
 
+_POINTS_DDL = """CREATE TABLE IF NOT EXISTS points (
+        dataset_id VARCHAR NOT NULL,
+        ord BIGINT NOT NULL,
+        row_number BIGINT NOT NULL,
+        run VARCHAR NOT NULL,
+        params DOUBLE NOT NULL,
+        tokens DOUBLE,
+        flops DOUBLE,
+        loss DOUBLE NOT NULL,
+        train_loss DOUBLE,
+        val_loss DOUBLE,
+        step DOUBLE,
+        batch_size DOUBLE,
+        learning_rate DOUBLE,
+        grp VARCHAR,
+        metric DOUBLE
+    )"""
+"""The validated step-level rows (``ord``: 0 … n-1 within a dataset, in file order)."""
+
 _SCHEMA: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS write_lock (writes BIGINT NOT NULL)",
@@ -177,23 +196,7 @@ _SCHEMA: tuple[str, ...] = (
         codec VARCHAR NOT NULL,
         n_bytes BIGINT NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS points (
-        dataset_id VARCHAR NOT NULL,
-        ord BIGINT NOT NULL,
-        row_number BIGINT NOT NULL,
-        run VARCHAR NOT NULL,
-        params DOUBLE NOT NULL,
-        tokens DOUBLE,
-        flops DOUBLE,
-        loss DOUBLE NOT NULL,
-        train_loss DOUBLE,
-        val_loss DOUBLE,
-        step DOUBLE,
-        batch_size DOUBLE,
-        learning_rate DOUBLE,
-        grp VARCHAR,
-        metric DOUBLE
-    )""",
+    _POINTS_DDL,
     """CREATE TABLE IF NOT EXISTS runs (
         dataset_id VARCHAR NOT NULL,
         run VARCHAR NOT NULL,
@@ -253,7 +256,9 @@ _MIGRATE_TO_V3: tuple[str, ...] = (
         FROM sources_v2 s JOIN datasets_v2 d ON d.id = s.dataset_id
         JOIN id_map_v3 m ON m.old_id = s.dataset_id""",
     """INSERT INTO points
-        SELECT m.dataset_id, p.row_number, p.row_number, p.run, p.params,
+        SELECT m.dataset_id,
+               row_number() OVER (PARTITION BY m.dataset_id ORDER BY p.row_number) - 1,
+               p.row_number, p.run, p.params,
                p.tokens, p.flops, p.loss, p.train_loss, p.val_loss, p.step, p.batch_size,
                p.learning_rate, p.grp, p.metric
         FROM points_v2 p JOIN id_map_v3 m ON m.old_id = p.dataset_id""",
@@ -272,23 +277,43 @@ version-2 file as it was."""
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE points ADD COLUMN IF NOT EXISTS metric DOUBLE",),
     4: (
-        "ALTER TABLE points DROP COLUMN source_id",
-        "ALTER TABLE sources ADD COLUMN codec VARCHAR DEFAULT 'identity'",
+        """CREATE TABLE points_v4 AS
+            SELECT p.dataset_id,
+                   row_number() OVER (PARTITION BY p.dataset_id
+                                      ORDER BY coalesce(s.position, 0), p.ord) - 1,
+                   p.row_number, p.run, p.params, p.tokens, p.flops, p.loss, p.train_loss,
+                   p.val_loss, p.step, p.batch_size, p.learning_rate, p.grp, p.metric
+            FROM points p LEFT JOIN sources s ON s.id = p.source_id""",
+        "DROP TABLE points",
+        _POINTS_DDL,
+        "INSERT INTO points SELECT * FROM points_v4",
+        "DROP TABLE points_v4",
+        "ALTER TABLE sources ADD COLUMN codec VARCHAR",
         "ALTER TABLE sources ADD COLUMN n_bytes BIGINT",
-        "UPDATE sources SET n_bytes = octet_length(content)",
+        "UPDATE sources SET codec = 'identity', n_bytes = octet_length(content)",
     ),
 }
 """Statements that bring a store from version ``k - 1`` to ``k`` (3 is a rebuild from 1 or 2,
-which creates the current layout directly). 4: points lose ``source_id`` (a point's file
-follows from ``ord``: each source's rows are the next ``n_rows`` ords), and sources record
-how their bytes are kept (``codec``: ``identity`` for the old ones) and their length; each
-dataset's curve rows become one blob (:meth:`Store._curves_to_blobs`)."""
+which creates the current layout directly). 4: points are rebuilt without ``source_id`` (a
+point's file follows from ``ord``: each source's rows are the next ``n_rows`` ords) and with
+``ord`` renumbered 0 … n-1 by (source position, ord) — earlier releases' 2 → 3 migration
+numbered rows from 2, so an append reused ords (DuckDB cannot UPDATE a table and then alter
+it in one transaction, hence the rebuild); sources record
+how their bytes are kept (``codec``: ``identity`` for the old ones) and their length — left
+nullable in a migrated store (DuckDB cannot add NOT NULL in the transaction that filled them;
+every write sets both); each dataset's curve rows become one blob (see
+:meth:`Store._upgrade_to_v4`)."""
 
 _V3_CURVE_ROWS = (
     "SELECT run, first_ord, ord, pos, step, tokens, flops, loss, params, grp FROM curves "
     "WHERE dataset_id = ?"
 )
 """A dataset's curves as version 3 kept them (rows), for :meth:`Store._curves_to_blobs`."""
+
+_V3_MISNUMBERED = """
+    SELECT dataset_id FROM points GROUP BY dataset_id
+    HAVING min(ord) <> 0 OR max(ord) <> count(*) - 1 OR count(DISTINCT ord) <> count(*)"""
+"""Version-3 datasets whose rows are not numbered 0 … n-1 (see :meth:`Store._upgrade_to_v4`)."""
 
 
 # -- queries ------------------------------------------------------------------------------------
@@ -755,10 +780,11 @@ class Store:
             self._rebuild_from_v2(cursor, version)
         elif version is not None:
             for target in range(version + 1, SCHEMA_VERSION + 1):
+                if target == 4:
+                    self._upgrade_to_v4(cursor)
+                    continue
                 for statement in _MIGRATIONS.get(target, ()):
                     cursor.execute(statement)
-                if target == 4:
-                    self._curves_to_blobs(cursor)
         for statement in _SCHEMA:
             cursor.execute(statement)
         if version is None:
@@ -790,6 +816,22 @@ class Store:
         for statement in _MIGRATE_TO_V3:
             cursor.execute(statement, [DEFAULT_WORKSPACE] if "?" in statement else [])
         for (dataset_id,) in cursor.execute("SELECT id FROM datasets").fetchall():
+            self._derive_all(cursor, dataset_id)
+
+    def _upgrade_to_v4(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        """Version 3 → 4: :data:`_MIGRATIONS` [4], curve rows to blobs, and one repair.
+
+        The points are rebuilt with ``ord`` renumbered by (source position, ord) while
+        ``points.source_id`` still tells the files apart: the version 2 → 3 migration of
+        earlier releases set ``ord`` to the spreadsheet row (from 2), so a later append reused
+        ords. The datasets that were misnumbered get their runs and curves derived again; the
+        others' curve rows become one blob as they are.
+        """
+        renumbered = [row[0] for row in cursor.execute(_V3_MISNUMBERED).fetchall()]
+        for statement in _MIGRATIONS[4]:
+            cursor.execute(statement)
+        self._curves_to_blobs(cursor)
+        for dataset_id in renumbered:
             self._derive_all(cursor, dataset_id)
 
     @staticmethod
@@ -891,7 +933,12 @@ class Store:
         compressed = _PREPARE.submit(compress_source, content)
         digest = _PREPARE.submit(lambda: hashlib.sha256(content).hexdigest())
         incoming = points_table(parsed.columns, getattr(parsed, "run_index", None))
-        derived = _PREPARE.submit(derived_tables, incoming, CURVE_POINTS_PER_RUN)
+        # an append to an existing dataset re-derives its touched runs from the store instead
+        derived = (
+            None
+            if mode == "append"
+            else _PREPARE.submit(derived_tables, incoming, CURVE_POINTS_PER_RUN)
+        )
         upload = _Upload(
             name=name,
             workspace=workspace,
@@ -907,10 +954,7 @@ class Store:
             points=incoming,
             derived=derived,
         )
-        try:
-            return self._write(lambda cursor: self._add(cursor, upload))
-        finally:
-            derived.cancel()  # not needed by an append (a no-op once it has run)
+        return self._write(lambda cursor: self._add(cursor, upload))
 
     def _add(self, cursor: duckdb.DuckDBPyConnection, up: _Upload) -> DatasetInfo:
         existing = self._find(cursor, up.workspace, up.name)
@@ -1044,7 +1088,11 @@ class Store:
         try:
             cursor.execute(_INSERT_POINTS, [dataset_id, ord_offset])
             if ord_offset == 0:  # the dataset's only file: its rows are the whole runs
-                derived = up.derived.result()
+                derived = (
+                    up.derived.result()
+                    if up.derived is not None
+                    else derived_tables(up.points, CURVE_POINTS_PER_RUN)
+                )
             else:  # earlier files may hold rows of the same runs
                 rows = cursor.execute(_TOUCHED_RUNS_POINTS, [dataset_id]).to_arrow_table()
                 derived = derived_tables(rows, CURVE_POINTS_PER_RUN)
@@ -1339,9 +1387,10 @@ class _Upload:
     mapping_json: str
     units_json: str
     points: Any  # pyarrow.Table
-    derived: Future[tuple[pa.Table, pa.Table]]
-    """``store_arrow.derived_tables`` of ``points`` alone (used when they are the dataset's
-    only rows)."""
+    derived: Future[tuple[pa.Table, pa.Table]] | None
+    """``store_arrow.derived_tables`` of ``points`` alone, being computed (used when they are
+    the dataset's only rows); ``None`` for an append, which computes it only if the dataset
+    turns out not to exist."""
 
 
 def _with(info: DatasetInfo, **changes: Any) -> DatasetInfo:

@@ -56,9 +56,18 @@ def fill(store: Store) -> None:
     store.save_mapping(["run", "arch"], {"run": "run"})
 
 
-def build_v3_store(old: duckdb.DuckDBPyConnection, current: Store) -> None:
+def build_v3_store(
+    old: duckdb.DuckDBPyConnection, current: Store, *, rows_from_two: bool = False
+) -> None:
     """Write ``current``'s content through ``old`` (a new file, or a catalog in use) laid out
-    as version 3."""
+    as version 3: each point tagged with its source (a dataset's sources hold its next
+    ``n_rows`` ords in turn).
+
+    ``rows_from_two``: number each dataset's first file from 2, as the version 2 → 3
+    migration of earlier releases did (``ord`` = spreadsheet row), so that a later append's
+    rows reuse ords of the first file — the layout version 4 must repair. The v3 runs and
+    curves are then stale, as that release left them.
+    """
     with current._read() as cursor:
         for table in UNCHANGED:
             frame = cursor.execute(f"SELECT * FROM {table}").to_arrow_table()
@@ -72,19 +81,21 @@ def build_v3_store(old: duckdb.DuckDBPyConnection, current: Store) -> None:
             "SELECT id, dataset_id, position, filename, sha256, content, n_rows, added_at, "
             "mapping_json, units_json, codec, n_bytes FROM sources ORDER BY dataset_id, position"
         ).fetchall()
-        first_source = {}
+        points = cursor.execute("SELECT * FROM points").to_arrow_table()
+        old.register("rows", points)
+        first_ord: dict[str, int] = {}
         for *head, content, n_rows, added, mapping, units, codec, n_bytes in sources:
+            source_id, dataset_id, position = head[0], head[1], head[2]
             raw = decompress_source(codec, content, n_bytes)
             old.execute("INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [*head, raw, n_rows, added, mapping, units])  # fmt: skip
-            first_source.setdefault(head[1], head[0])
-        points = cursor.execute("SELECT * FROM points").to_arrow_table()
-        old.register("rows", points)
-        for dataset_id, source_id in first_source.items():
+            start = first_ord.get(dataset_id, 0)
+            first_ord[dataset_id] = start + n_rows
+            shift = 2 if rows_from_two and position == 0 else 0
             old.execute(
-                "INSERT INTO points SELECT dataset_id, ?, * EXCLUDE (dataset_id) FROM rows "
-                "WHERE dataset_id = ?",
-                [source_id, dataset_id],
+                "INSERT INTO points SELECT dataset_id, ?, ord + ?, * EXCLUDE (dataset_id, ord) "
+                "FROM rows WHERE dataset_id = ? AND ord >= ? AND ord < ?",
+                [source_id, shift, dataset_id, start, start + n_rows],
             )
         old.unregister("rows")
         for dataset_id, blob in cursor.execute("SELECT dataset_id, content FROM curves").fetchall():

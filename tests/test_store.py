@@ -377,6 +377,11 @@ def test_a_version_2_store_is_migrated_keeping_every_dataset(tmp_path: Path) -> 
         # the migrated store takes appends and new datasets like a new one
         store.add_dataset("first", parsed(OTHER_LOG), OTHER_LOG, mode="append")
         assert store.get_dataset("first").n_sources == 2
+        # rows numbered 0 … n-1 by the migration, so the appended file's rows follow them
+        points = store.load_points("first")
+        assert points["row_number"].tolist()[:7] == list(range(2, 9))
+        runs = store.load_runs("first").run.tolist()
+        assert store.load_curves("first")["run"].drop_duplicates().tolist() == runs
         store.add_dataset("third", parsed(), STEP_LOG)
     with duckdb.connect(path) as check:
         assert check.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]

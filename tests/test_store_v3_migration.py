@@ -66,3 +66,33 @@ def test_a_failed_v4_migration_leaves_the_version_3_file_as_it_was(
     monkeypatch.undo()
     with Store.open(path) as store:
         assert [d.name for d in store.list_datasets()] == ["appended", "second <b>"]
+
+
+def test_rows_numbered_from_2_by_an_old_migration_are_renumbered_in_file_order(
+    tmp_path: Path,
+) -> None:
+    """Earlier releases' version 2 → 3 migration set ``ord`` to the spreadsheet row, so an
+    append reused ords of the first file; version 4 renumbers such datasets by (file, row)
+    before dropping the per-point source id, and derives their runs and curves again."""
+    current = Store.in_memory()
+    fill(current)
+    expected = snapshot(current)
+    path = str(tmp_path / "v3.duckdb")
+    with duckdb.connect(path) as old:
+        build_v3_store(old, current, rows_from_two=True)
+        clashes = old.execute(
+            "SELECT count(*) - count(DISTINCT ord) FROM points p JOIN datasets d "
+            "ON d.id = p.dataset_id WHERE d.name = 'appended'"
+        ).fetchone()
+        assert clashes is not None and clashes[0] > 0  # the broken layout really is built
+    with Store.open(path) as store:
+        assert_same(snapshot(store), expected)
+        runs = store.load_runs("appended").run.tolist()
+        curves = store.load_curves("appended")["run"].drop_duplicates().tolist()
+        assert runs == curves == ["a", "b", "c", "d"]
+    with duckdb.connect(path) as check:
+        per_dataset = check.execute(
+            "SELECT min(ord), max(ord), count(*), count(DISTINCT ord) FROM points "
+            "GROUP BY dataset_id"
+        ).fetchall()
+        assert all(lo == 0 and hi == n - 1 and distinct == n for lo, hi, n, distinct in per_dataset)
