@@ -222,20 +222,22 @@ def summarize_runs(
     missing = np.isnan(step)
     logged = not missing.any()
     position = step if logged else np.where(missing, ord_.astype(float), step)
-    ordered = groups.gather(position)
-    first = groups.rows(groups.starts) if groups.order.size else groups.order
-    if not groups.order.size:
-        lo = hi = np.zeros(0)
-    else:
+    sizes = groups.sizes
+    if groups.order.size:
+        ordered = groups.gather(position)
+        first = groups.rows(groups.starts)
         lo = np.minimum.reduceat(ordered, groups.starts)
         hi = np.maximum.reduceat(ordered, groups.starts)
+    else:
+        first, lo, hi = groups.order, np.zeros(0), np.zeros(0)
     by_first = np.argsort(ord_[first], kind="stable")
     return RunSummary(
         first=first[by_first],
-        n_points=groups.sizes[by_first],
+        n_points=sizes[by_first],
         lo=lo[by_first],
         hi=hi[by_first],
         final=last_max(groups, step if logged else np.where(missing, -np.inf, step))[by_first],
         best=first_min(groups, loss)[by_first],
-        curve_rows=thin_curves(groups, position, loss, points_per_run),
+        # the extents just computed are these rows' own: thin_curves need not find them again
+        curve_rows=thin_curves(groups, position, loss, points_per_run, (lo, hi, sizes)),
     )

@@ -49,13 +49,6 @@ _SOURCE_LEVEL = 1
 RAW_CODEC = "identity"
 """Sources stored before compression (schema 3) are kept as they were."""
 
-STORED_POINT_COLUMNS: tuple[str, ...] = (
-    "ord", "row_number", "run", "params", "tokens", "flops", "loss", "train_loss", "val_loss",
-    "step", "batch_size", "learning_rate", "grp", "metric",
-)  # fmt: skip
-"""Columns of :func:`points_table`, as the store's ``points`` table names them (``group`` is
-``grp`` there: GROUP is an SQL keyword)."""
-
 
 def points_table(
     columns: Mapping[str, np.ndarray], run_index: np.ndarray | None = None
