@@ -9,8 +9,8 @@ Usage (from the repository root)::
 What is measured, in one process against one store file (so ratios share machine and load):
 
 (a) baselines on the same ``points`` table: ``SELECT count(*) FROM points`` (the plain count the
-    issue names) and ``SELECT count(*) FROM points WHERE dataset_id = ?`` (the same count
-    restricted to the dataset, which has to read the dataset_id column);
+    issue names) and ``SELECT count(*) FROM points WHERE dataset_key = ?`` (the same count
+    restricted to the dataset, which has to read the dataset_key column);
 (b) ``list_datasets()``, ``get_dataset()``, ``load_runs()`` (final, best, at a step) and
     ``load_curves()`` (stored, 200 per run), ``load_curves(max_points_per_run=100)`` (thinned
     from the stored curves) and ``(…=1000)`` (from the points) on the 10M-point dataset:
@@ -149,7 +149,7 @@ def measure(path: Path) -> dict:
 
     def count_dataset() -> int:
         return cursor.execute(
-            "SELECT count(*) FROM points WHERE dataset_id = ?", [info.id]
+            "SELECT count(*) FROM points WHERE dataset_key = ?", [info.key]
         ).fetchone()[0]
 
     out: dict = {"n_points_total": count_all(), "n_points_dataset": count_dataset()}

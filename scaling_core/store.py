@@ -26,12 +26,13 @@ Tables (layout version in ``schema_version``; older files are migrated on open):
 
 - ``workspaces``  — names of workspaces (``default`` always exists implicitly).
 - ``datasets``    — one row per dataset: workspace, name, latest file name, content digest,
-  default reduction, counts, and the column mapping/units of its first source.
+  default reduction, counts, the column mapping/units of its first source, and the integer
+  ``key`` its points carry.
 - ``sources``     — the original uploaded bytes (one row per file appended; zstd-compressed,
   ``codec`` and ``n_bytes`` say how to restore them), with their SHA-256.
 - ``points``      — the validated step-level rows in schema units (params/tokens counts, flops
-  in FLOPs, losses in nats). ``ord`` orders rows within a dataset across appended files;
-  ``row_number`` is the spreadsheet row in its own file.
+  in FLOPs, losses in nats), keyed by ``dataset_key``. ``ord`` orders rows within a dataset
+  across appended files; ``row_number`` is the spreadsheet row in its own file.
 - ``runs``        — derived, one row per (dataset, run): parameter count, first row, row
   count, first and last position (step, or row order without steps), and the ``final`` and
   ``best`` rows' values — so opening a 10M-point dataset reads one row per run.
@@ -109,11 +110,12 @@ __all__ = [
     "ensure_default_datasets",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: datasets, points, sources. 2: points.metric. 3: workspaces, uuid ids, appendable datasets
 (sources per file, ``points.ord``), derived runs and curves, saved mappings, ``write_lock``; no
 PRIMARY KEY, UNIQUE or sequence, so the same layout works on DuckLake. 4: sources compressed
-(``codec``, ``n_bytes``), no ``points.source_id``."""
+(``codec``, ``n_bytes``), no ``points.source_id``. 5: points name their dataset by
+``datasets.key`` (an integer) instead of the uuid string."""
 STORE_ENV_VAR = "SCALESCOPE_STORE"
 MEMORY = ":memory:"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -141,8 +143,7 @@ _CURVES_DDL = """CREATE TABLE IF NOT EXISTS curves (
     )"""
 """One row per dataset: its thinned curves as an Arrow IPC blob (``store_arrow.curves_blob``)."""
 
-_POINTS_DDL = """CREATE TABLE IF NOT EXISTS points (
-        dataset_id VARCHAR NOT NULL,
+_POINTS_COLUMNS_DDL = """
         ord BIGINT NOT NULL,
         row_number BIGINT NOT NULL,
         run VARCHAR NOT NULL,
@@ -158,7 +159,17 @@ _POINTS_DDL = """CREATE TABLE IF NOT EXISTS points (
         grp VARCHAR,
         metric DOUBLE
     )"""
-"""The validated step-level rows (``ord``: 0 … n-1 within a dataset, in file order)."""
+_POINTS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS points (dataset_key BIGINT NOT NULL,{_POINTS_COLUMNS_DDL}"
+)
+"""The validated step-level rows (``ord``: 0 … n-1 within a dataset, in file order).
+
+``dataset_key`` is the dataset's ``datasets.key``: an integer, because the points are the one
+big table. A 32-character id on each of a million rows cost a fifth of an upload's insert time
+(DuckDB analyses and compresses every string column) and makes each dataset filter compare
+strings; the uuid ``id`` stays the dataset's name everywhere else."""
+_POINTS_V4_DDL = f"CREATE TABLE points (dataset_id VARCHAR NOT NULL,{_POINTS_COLUMNS_DDL}"
+"""The points of layout version 4 (keyed by the uuid), which the version 4 migration builds."""
 
 _SCHEMA: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
@@ -180,7 +191,8 @@ _SCHEMA: tuple[str, ...] = (
         n_runs BIGINT NOT NULL,
         n_sources BIGINT NOT NULL,
         mapping_json VARCHAR NOT NULL,
-        units_json VARCHAR NOT NULL
+        units_json VARCHAR NOT NULL,
+        key BIGINT NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS sources (
         id VARCHAR NOT NULL,
@@ -248,7 +260,7 @@ _MIGRATE_TO_V3: tuple[str, ...] = (
         SELECT m.dataset_id, ?, d.name, d.source_filename, d.sha256, d.reduction, d.created_at,
                d.created_at, d.n_rows, d.n_runs,
                (SELECT count(*) FROM sources_v2 s WHERE s.dataset_id = d.id),
-               d.mapping_json, '{}'
+               d.mapping_json, '{}', d.id
         FROM datasets_v2 d JOIN id_map_v3 m ON m.old_id = d.id""",
     """INSERT INTO sources
         SELECT m.source_id, m.dataset_id, 0, s.filename, d.sha256, s.content, d.n_rows,
@@ -256,8 +268,8 @@ _MIGRATE_TO_V3: tuple[str, ...] = (
         FROM sources_v2 s JOIN datasets_v2 d ON d.id = s.dataset_id
         JOIN id_map_v3 m ON m.old_id = s.dataset_id""",
     """INSERT INTO points
-        SELECT m.dataset_id,
-               row_number() OVER (PARTITION BY m.dataset_id ORDER BY p.row_number) - 1,
+        SELECT p.dataset_id,
+               row_number() OVER (PARTITION BY p.dataset_id ORDER BY p.row_number) - 1,
                p.row_number, p.run, p.params,
                p.tokens, p.flops, p.loss, p.train_loss, p.val_loss, p.step, p.batch_size,
                p.learning_rate, p.grp, p.metric
@@ -269,10 +281,10 @@ _MIGRATE_TO_V3: tuple[str, ...] = (
     "DROP SEQUENCE IF EXISTS dataset_ids",
 )
 """Version 2 → the current layout in place: old tables renamed, current tables created and
-filled (old BIGINT ids mapped to uuids made in Python, through ``id_map_v3``; sources kept
-uncompressed), old tables dropped; then each dataset's ``runs`` and ``curves`` are derived
-(:meth:`Store._derive_all`). All in the opening transaction: a crash half-way leaves the
-version-2 file as it was."""
+filled (old BIGINT ids mapped to uuids made in Python, through ``id_map_v3``, and kept as the
+datasets' keys; sources kept uncompressed), old tables dropped; then each dataset's ``runs``
+and ``curves`` are derived (:meth:`Store._derive_all`). All in the opening transaction: a crash
+half-way leaves the version-2 file as it was."""
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE points ADD COLUMN IF NOT EXISTS metric DOUBLE",),
@@ -285,12 +297,27 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
                    p.val_loss, p.step, p.batch_size, p.learning_rate, p.grp, p.metric
             FROM points p LEFT JOIN sources s ON s.id = p.source_id""",
         "DROP TABLE points",
-        _POINTS_DDL,
+        _POINTS_V4_DDL,
         "INSERT INTO points SELECT * FROM points_v4",
         "DROP TABLE points_v4",
         "ALTER TABLE sources ADD COLUMN codec VARCHAR",
         "ALTER TABLE sources ADD COLUMN n_bytes BIGINT",
         "UPDATE sources SET codec = 'identity', n_bytes = octet_length(content)",
+    ),
+    5: (
+        "ALTER TABLE datasets ADD COLUMN key BIGINT",
+        """UPDATE datasets SET key = numbered.key
+            FROM (SELECT id, row_number() OVER (ORDER BY created_at, id) AS key
+                  FROM datasets) numbered
+            WHERE datasets.id = numbered.id""",
+        """CREATE TABLE points_v5 AS
+            SELECT d.key AS dataset_key, p.* EXCLUDE (dataset_id)
+            FROM points p JOIN datasets d ON d.id = p.dataset_id
+            ORDER BY d.key, p.ord""",
+        "DROP TABLE points",
+        _POINTS_DDL,
+        "INSERT INTO points SELECT * FROM points_v5",
+        "DROP TABLE points_v5",
     ),
 }
 """Statements that bring a store from version ``k - 1`` to ``k`` (3 is a rebuild from 1 or 2,
@@ -302,7 +329,9 @@ it in one transaction, hence the rebuild); sources record
 how their bytes are kept (``codec``: ``identity`` for the old ones) and their length — left
 nullable in a migrated store (DuckDB cannot add NOT NULL in the transaction that filled them;
 every write sets both); each dataset's curve rows become one blob (see
-:meth:`Store._upgrade_to_v4`)."""
+:meth:`Store._upgrade_to_v4`). 5: datasets get integer keys 1 … n in order of creation
+(``key`` left nullable in a migrated store, as above; every write sets it) and the points are
+rebuilt keyed by them, in (dataset, ord) order."""
 
 _V3_CURVE_ROWS = (
     "SELECT run, first_ord, ord, pos, step, tokens, flops, loss, params, grp FROM curves "
@@ -319,7 +348,8 @@ _V3_MISNUMBERED = """
 # -- queries ------------------------------------------------------------------------------------
 
 _DATASET_FIELDS = (
-    "id, workspace, name, source_filename, sha256, reduction, created_at, n_rows, n_runs, n_sources"
+    "id, workspace, name, source_filename, sha256, reduction, created_at, n_rows, n_runs, "
+    "n_sources, key"
 )
 _SELECT_DATASETS = (
     f"SELECT {_DATASET_FIELDS} FROM datasets WHERE workspace = ? ORDER BY created_at, id"
@@ -349,7 +379,7 @@ _AT_STEP_SQL: dict[str, str] = {
         FROM (
             SELECT run, min(ord) AS first_ord,
                    arg_max({_PICKED}, (step, ord)) FILTER (WHERE step <= ?) AS pick
-            FROM points WHERE dataset_id = ?
+            FROM points WHERE dataset_key = ?
             GROUP BY run
         ) WHERE pick IS NOT NULL ORDER BY first_ord""",
     # best: each run's lowest-loss row among those with a step ≤ S (ties: the earlier row).
@@ -358,13 +388,13 @@ _AT_STEP_SQL: dict[str, str] = {
         FROM (
             SELECT run, min(ord) AS first_ord,
                    arg_min({_PICKED}, (loss, ord)) FILTER (WHERE step <= ?) AS pick
-            FROM points WHERE dataset_id = ?
+            FROM points WHERE dataset_key = ?
             GROUP BY run
         ) WHERE pick IS NOT NULL ORDER BY first_ord""",
 }
 """Reductions at a chosen step, computed on request as grouped ``arg_max``/``arg_min`` (hash
 aggregates, no sort of the points). Rows without a step cannot be placed and are skipped; runs
-keep the order of their first row in the whole dataset. Parameters: the step, the dataset id."""
+keep the order of their first row in the whole dataset. Parameters: the step, the dataset key."""
 
 CURVE_POINTS_PER_RUN = 200
 """Resolution of the curves every write stores (``load_curves``' default reads them)."""
@@ -381,17 +411,17 @@ _CURVES_THINNED = """
                    ? - 1, floor(ln(1 + coalesce(p.step, p.ord::DOUBLE) - r.lo) * r.scale)
                )::BIGINT AS bucket
         FROM {rows} p JOIN r ON p.run = r.run
-        WHERE p.dataset_id = ? AND NOT r.whole
+        WHERE p.dataset_key = ? AND NOT r.whole
     ),
     picks AS (
         SELECT arg_min(ord, (loss, ord)) AS low, arg_max(ord, (pos, ord)) AS last
         FROM b GROUP BY bucket
     ),
     kept AS (SELECT low AS ord FROM picks UNION SELECT last FROM picks)
-    SELECT p.dataset_id, p.run, r.first_ord, p.ord, coalesce(p.step, p.ord::DOUBLE) AS pos,
+    SELECT p.run, r.first_ord, p.ord, coalesce(p.step, p.ord::DOUBLE) AS pos,
            p.step, p.tokens, p.flops, p.loss, p.params, p.grp
     FROM {rows} p JOIN r ON p.run = r.run
-    WHERE p.dataset_id = ? AND (r.whole OR p.ord IN (SELECT ord FROM kept))"""
+    WHERE p.dataset_key = ? AND (r.whole OR p.ord IN (SELECT ord FROM kept))"""
 """A dataset's curves thinned in SQL from ``{rows}`` (the points), as the stored curve rows
 (``store_arrow.derived_tables`` applies the same rule in numpy when a write stores them). Runs
 with more than the requested points per run are cut into log-spaced buckets of their position
@@ -401,7 +431,7 @@ envelope) and its last row (the curve's end). One BIGINT per (run, bucket) is th
 several times faster than grouping on (run name, bucket) — both picks come from one aggregation
 (so ``b`` streams instead of being materialised), and only row numbers are picked; the rows are
 read in one final pass. Shorter runs come back whole. Parameters: points per run, buckets,
-dataset id, buckets, dataset id, dataset id."""
+dataset id, buckets, dataset key, dataset key."""
 
 _CURVES_FROM_POINTS = (
     'SELECT run, step, tokens, flops, loss, params, grp AS "group" '
@@ -415,7 +445,7 @@ _RUN_EXTENTS = "SELECT run, lo, hi, n_points FROM runs WHERE dataset_id = ?"
 
 _POINTS_SELECT = (
     "SELECT row_number, run, params, tokens, flops, loss, train_loss, val_loss, step, "
-    'batch_size, learning_rate, grp AS "group", metric FROM points WHERE dataset_id = ? '
+    'batch_size, learning_rate, grp AS "group", metric FROM points WHERE dataset_key = ? '
     "ORDER BY ord"
 )
 
@@ -425,14 +455,14 @@ _INSERT_POINTS = """
            step, batch_size, learning_rate, grp, metric
     FROM incoming_points"""
 """The registered Arrow table (``store_arrow.points_table``) as a dataset's rows; parameters:
-dataset id, ord offset (the dataset's rows before this file)."""
+dataset key, ord offset (the dataset's rows before this file)."""
 
 _DERIVE_FROM = "SELECT ord, run, params, tokens, flops, loss, step, grp, metric FROM points"
 _TOUCHED_RUNS_POINTS = (
-    f"{_DERIVE_FROM} WHERE dataset_id = ? AND run IN (SELECT run FROM incoming_points)"
+    f"{_DERIVE_FROM} WHERE dataset_key = ? AND run IN (SELECT run FROM incoming_points)"
 )
 """Every stored row of the runs an appended file touches (its own rows included)."""
-_ALL_POINTS_TO_DERIVE = f"{_DERIVE_FROM} WHERE dataset_id = ?"
+_ALL_POINTS_TO_DERIVE = f"{_DERIVE_FROM} WHERE dataset_key = ?"
 
 _WRITE_DERIVED: tuple[str, ...] = (
     "DELETE FROM runs WHERE dataset_id = ? AND run IN (SELECT run FROM derived_runs)",
@@ -449,13 +479,17 @@ only, so an append re-derives just the runs it touches. The curves are one blob 
 (``store_arrow.curves_blob``), replaced whole after these statements. Parameter: the dataset
 id."""
 
+_DELETE_POINTS = "DELETE FROM points WHERE dataset_key = ?"
 _DELETE_CONTENT = (
-    "DELETE FROM points WHERE dataset_id = ?",
     "DELETE FROM runs WHERE dataset_id = ?",
     "DELETE FROM curves WHERE dataset_id = ?",
     "DELETE FROM sources WHERE dataset_id = ?",
 )
-"""A dataset's content (everything but its ``datasets`` row), for replace and delete."""
+"""A dataset's content (everything but its ``datasets`` row), for replace and delete: its
+points (:data:`_DELETE_POINTS`, by key), then these (by id)."""
+_NEXT_KEY = "SELECT coalesce(max(key), 0) + 1 FROM datasets"
+"""A new dataset's key. Read inside the write transaction, which holds ``write_lock``: no other
+writer can take the same key before this one commits (see the module docstring)."""
 
 _USE_LAKE = f"USE {lake.LAKE_ALIAS}"
 
@@ -513,6 +547,9 @@ class DatasetInfo:
 
     id: str
     """Opaque (uuid4 hex)."""
+    key: int
+    """The dataset's integer key in the store's ``points`` table (unique within the store
+    while the dataset exists; not meant for display)."""
     workspace: str
     name: str
     source_filename: str
@@ -776,15 +813,18 @@ class Store:
                 f"the store {self._where()} has schema version {version}, newer than this "
                 f"Scalescope understands ({SCHEMA_VERSION}); upgrade Scalescope"
             )
+        rederive: list[str] = []  # datasets whose runs and curves are derived again at the end
         if version is not None and version < 3:
-            self._rebuild_from_v2(cursor, version)
+            rederive = self._rebuild_from_v2(cursor, version)
         elif version is not None:
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 if target == 4:
-                    self._upgrade_to_v4(cursor)
+                    rederive = self._upgrade_to_v4(cursor)
                     continue
                 for statement in _MIGRATIONS.get(target, ()):
                     cursor.execute(statement)
+        for dataset_id in rederive:  # in the current layout, after every step
+            self._derive_all(cursor, dataset_id)
         for statement in _SCHEMA:
             cursor.execute(statement)
         if version is None:
@@ -795,8 +835,9 @@ class Store:
         if not lock_rows or lock_rows[0] == 0:
             cursor.execute("INSERT INTO write_lock VALUES (0)")
 
-    def _rebuild_from_v2(self, cursor: duckdb.DuckDBPyConnection, version: int) -> None:
-        """Bring a version 1 or 2 file to the current layout inside the opening transaction."""
+    def _rebuild_from_v2(self, cursor: duckdb.DuckDBPyConnection, version: int) -> list[str]:
+        """Bring a version 1 or 2 file to the current layout inside the opening transaction;
+        returns every dataset (their runs and curves are still to be derived)."""
         if self._catalog is not None:
             raise StoreError(f"the team store {self._where()} has an unsupported old layout")
         for statement in _LEGACY_V2_SCHEMA:
@@ -815,24 +856,24 @@ class Store:
             )
         for statement in _MIGRATE_TO_V3:
             cursor.execute(statement, [DEFAULT_WORKSPACE] if "?" in statement else [])
-        for (dataset_id,) in cursor.execute("SELECT id FROM datasets").fetchall():
-            self._derive_all(cursor, dataset_id)
+        return [str(row[0]) for row in cursor.execute("SELECT id FROM datasets").fetchall()]
 
-    def _upgrade_to_v4(self, cursor: duckdb.DuckDBPyConnection) -> None:
-        """Version 3 → 4: :data:`_MIGRATIONS` [4], curve rows to blobs, and one repair.
+    def _upgrade_to_v4(self, cursor: duckdb.DuckDBPyConnection) -> list[str]:
+        """Version 3 → 4: :data:`_MIGRATIONS` [4], curve rows to blobs, and one repair;
+        returns the repaired datasets.
 
         The points are rebuilt with ``ord`` renumbered by (source position, ord) while
         ``points.source_id`` still tells the files apart: the version 2 → 3 migration of
         earlier releases set ``ord`` to the spreadsheet row (from 2), so a later append reused
-        ords. The datasets that were misnumbered get their runs and curves derived again; the
-        others' curve rows become one blob as they are.
+        ords. The datasets that were misnumbered must get their runs and curves derived again
+        (by the caller, once the layout is current); the others' curve rows become one blob as
+        they are.
         """
-        renumbered = [row[0] for row in cursor.execute(_V3_MISNUMBERED).fetchall()]
+        renumbered = [str(row[0]) for row in cursor.execute(_V3_MISNUMBERED).fetchall()]
         for statement in _MIGRATIONS[4]:
             cursor.execute(statement)
         self._curves_to_blobs(cursor)
-        for dataset_id in renumbered:
-            self._derive_all(cursor, dataset_id)
+        return renumbered
 
     @staticmethod
     def _curves_to_blobs(cursor: duckdb.DuckDBPyConnection) -> None:
@@ -850,6 +891,7 @@ class Store:
     def _info(self, row: tuple, created: bool = True) -> DatasetInfo:
         return DatasetInfo(
             id=str(row[0]),
+            key=int(row[10]),
             workspace=str(row[1]),
             name=str(row[2]),
             source_filename=str(row[3]),
@@ -977,14 +1019,17 @@ class Store:
 
     def _create(self, cursor: duckdb.DuckDBPyConnection, up: _Upload) -> DatasetInfo:
         dataset_id, now = _new_id(), _now()
-        n_runs = self._insert_file(cursor, dataset_id, up, position=0, ord_offset=0)
+        found = cursor.execute(_NEXT_KEY).fetchone()
+        key = int(found[0]) if found else 1
+        n_runs = self._insert_file(cursor, dataset_id, key, up, position=0, ord_offset=0)
         cursor.execute(
-            "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [dataset_id, up.workspace, up.name, up.filename, up.digest, up.reduction, now, now,
-             up.n_rows, n_runs, 1, up.mapping_json, up.units_json],
+             up.n_rows, n_runs, 1, up.mapping_json, up.units_json, key],
         )  # fmt: skip
         return DatasetInfo(
             id=dataset_id,
+            key=key,
             workspace=up.workspace,
             name=up.name,
             source_filename=up.filename,
@@ -1001,9 +1046,8 @@ class Store:
     ) -> DatasetInfo:
         if existing.n_sources == 1 and existing.sha256 == up.digest:
             return _with(existing, created=False)
-        for statement in _DELETE_CONTENT:
-            cursor.execute(statement, [existing.id])
-        n_runs = self._insert_file(cursor, existing.id, up, position=0, ord_offset=0)
+        _delete_content(cursor, existing)
+        n_runs = self._insert_file(cursor, existing.id, existing.key, up, position=0, ord_offset=0)
         cursor.execute(
             "UPDATE datasets SET source_filename = ?, sha256 = ?, reduction = ?, updated_at = ?, "
             "n_rows = ?, n_runs = ?, n_sources = 1, mapping_json = ?, units_json = ? WHERE id = ?",
@@ -1052,7 +1096,7 @@ class Store:
             )
         # ord runs 0 … n_rows-1 without gaps (rows are only ever removed with their dataset)
         n_runs = self._insert_file(
-            cursor, existing.id, up, position=len(digests), ord_offset=existing.n_rows
+            cursor, existing.id, existing.key, up, position=len(digests), ord_offset=existing.n_rows
         )
         digest = _combined_digest([*digests, up.digest])
         cursor.execute(
@@ -1075,6 +1119,7 @@ class Store:
         self,
         cursor: duckdb.DuckDBPyConnection,
         dataset_id: str,
+        key: int,
         up: _Upload,
         *,
         position: int,
@@ -1086,7 +1131,7 @@ class Store:
         The points go first: the file's bytes are still being compressed meanwhile."""
         cursor.register("incoming_points", up.points)
         try:
-            cursor.execute(_INSERT_POINTS, [dataset_id, ord_offset])
+            cursor.execute(_INSERT_POINTS, [key, ord_offset])
             if ord_offset == 0:  # the dataset's only file: its rows are the whole runs
                 derived = (
                     up.derived.result()
@@ -1094,7 +1139,7 @@ class Store:
                     else derived_tables(up.points, CURVE_POINTS_PER_RUN)
                 )
             else:  # earlier files may hold rows of the same runs
-                rows = cursor.execute(_TOUCHED_RUNS_POINTS, [dataset_id]).to_arrow_table()
+                rows = cursor.execute(_TOUCHED_RUNS_POINTS, [key]).to_arrow_table()
                 derived = derived_tables(rows, CURVE_POINTS_PER_RUN)
         finally:
             cursor.unregister("incoming_points")
@@ -1134,7 +1179,9 @@ class Store:
 
     def _derive_all(self, cursor: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
         """Derive every run of a dataset from its stored points (migrations)."""
-        rows = cursor.execute(_ALL_POINTS_TO_DERIVE, [dataset_id]).to_arrow_table()
+        found = cursor.execute("SELECT key FROM datasets WHERE id = ?", [dataset_id]).fetchone()
+        key = found[0] if found else None
+        rows = cursor.execute(_ALL_POINTS_TO_DERIVE, [key]).to_arrow_table()
         self._write_derived(cursor, dataset_id, *derived_tables(rows, CURVE_POINTS_PER_RUN))
 
     def delete_dataset(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> None:
@@ -1142,8 +1189,7 @@ class Store:
 
         def work(cursor: duckdb.DuckDBPyConnection) -> None:
             info = self._require(cursor, workspace, name)
-            for statement in _DELETE_CONTENT:
-                cursor.execute(statement, [info.id])
+            _delete_content(cursor, info)
             cursor.execute("DELETE FROM datasets WHERE id = ?", [info.id])
 
         self._write(work)
@@ -1227,7 +1273,7 @@ class Store:
         (appended files after the earlier ones)."""
         with self._read() as cursor:
             info = self._require(cursor, workspace, name)
-            frame = cursor.execute(_POINTS_SELECT, [info.id]).df()
+            frame = cursor.execute(_POINTS_SELECT, [info.key]).df()
         for column in ("run", "group"):
             frame[column] = frame[column].astype(object)
         return frame
@@ -1260,10 +1306,10 @@ class Store:
             if at_step is None:
                 rows = cursor.execute(_STORED_REDUCTION[chosen], [info.id]).fetchall()
             else:
-                rows = cursor.execute(_AT_STEP_SQL[chosen], [float(at_step), info.id]).fetchall()
+                rows = cursor.execute(_AT_STEP_SQL[chosen], [float(at_step), info.key]).fetchall()
             if not rows and at_step is not None:
                 found = cursor.execute(
-                    "SELECT min(step) FROM points WHERE dataset_id = ?", [info.id]
+                    "SELECT min(step) FROM points WHERE dataset_key = ?", [info.key]
                 ).fetchone()
                 earliest = None if found is None else found[0]
         if not rows and at_step is not None:
@@ -1301,7 +1347,7 @@ class Store:
         buckets = max_points_per_run // 2
         with self._read() as cursor:
             info = self._require(cursor, workspace, name)
-            params = [max_points_per_run, buckets, info.id, buckets, info.id, info.id]
+            params = [max_points_per_run, buckets, info.id, buckets, info.key, info.key]
             if max_points_per_run > CURVE_POINTS_PER_RUN:
                 frame = cursor.execute(_CURVES_FROM_POINTS, params).df()
             else:
@@ -1352,7 +1398,7 @@ class Store:
 
         with self._read() as cursor:
             info = self._require(cursor, workspace, name)
-            rows = cursor.execute(_POINTS_SELECT, [info.id]).fetchall()
+            rows = cursor.execute(_POINTS_SELECT, [info.key]).fetchall()
         columns = {
             column: [row[index] for row in rows] for index, column in enumerate(POINT_COLUMNS)
         }
@@ -1364,7 +1410,7 @@ class Store:
 
         with self._read() as cursor:
             info = self._require(cursor, workspace, name)
-            table = cursor.execute(_POINTS_SELECT, [info.id]).to_arrow_table()
+            table = cursor.execute(_POINTS_SELECT, [info.key]).to_arrow_table()
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
         return buffer.getvalue()
@@ -1395,6 +1441,13 @@ class _Upload:
 
 def _with(info: DatasetInfo, **changes: Any) -> DatasetInfo:
     return replace(info, **changes)
+
+
+def _delete_content(cursor: duckdb.DuckDBPyConnection, info: DatasetInfo) -> None:
+    """Remove a dataset's points, runs, curves and sources (not its ``datasets`` row)."""
+    cursor.execute(_DELETE_POINTS, [info.key])
+    for statement in _DELETE_CONTENT:
+        cursor.execute(statement, [info.id])
 
 
 def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:

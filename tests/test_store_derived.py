@@ -26,7 +26,7 @@ RUNS_BY_SQL = """
            arg_min([tokens, flops, loss, metric], (loss, ord)) AS b,
            arg_max(grp, (coalesce(step, '-inf'::DOUBLE), ord)) AS f_grp,
            arg_min(grp, (loss, ord)) AS b_grp
-    FROM points WHERE dataset_id = ? GROUP BY run ORDER BY first_ord"""
+    FROM points WHERE dataset_key = ? GROUP BY run ORDER BY first_ord"""
 STORED_RUNS = """
     SELECT run, params, first_ord, n_points, lo, hi,
            [final_tokens, final_flops, final_loss, final_metric],
@@ -67,7 +67,7 @@ def rows_of(run_names: str, max_size: int) -> st.SearchStrategy:
 def check_derived(store: Store, name: str) -> None:
     info = store.get_dataset(name)
     with store._read() as cursor:
-        expected = cursor.execute(RUNS_BY_SQL, [info.id]).fetchall()
+        expected = cursor.execute(RUNS_BY_SQL, [info.key]).fetchall()
         stored = cursor.execute(STORED_RUNS, [info.id]).fetchall()
     assert stored == expected
     computed_on_request = store.load_curves(name)  # the stored blob
@@ -150,15 +150,17 @@ def test_fewer_points_per_run_equal_the_sql_rule_over_the_stored_rows(per_run: i
     with store._read() as cursor:
         blob = cursor.execute("SELECT content FROM curves WHERE dataset_id = ?", [info.id])
         stored = read_curves_blob(blob.fetchone()[0])
-        ids = pa.array([info.id] * stored.num_rows, pa.string())
-        cursor.register("stored_curves", stored.append_column("dataset_id", ids))
+        keys = pa.array([info.key] * stored.num_rows, pa.int64())
+        cursor.register("stored_curves", stored.append_column("dataset_key", keys))
         query = (
             'SELECT run, step, tokens, flops, loss, params, grp AS "group" FROM ('
             + store_module._CURVES_THINNED.format(rows="stored_curves")
             + ") ORDER BY first_ord, pos, ord"
         )
         buckets = per_run // 2
-        by_sql = cursor.execute(query, [per_run, buckets, info.id, buckets, info.id, info.id]).df()
+        by_sql = cursor.execute(
+            query, [per_run, buckets, info.id, buckets, info.key, info.key]
+        ).df()
         cursor.unregister("stored_curves")
     for column in ("run", "group"):
         by_sql[column] = by_sql[column].astype(object)

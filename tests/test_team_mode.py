@@ -248,10 +248,12 @@ def test_two_processes_write_one_team_store_at_once(postgres: PgServer, tmp_path
         assert len(store.load_points("shared log")) == 16 * ROUNDS
         cursor = store._cursor()
         try:
-            for table in ("points", "runs", "sources"):
+            for table, column, key in (("points", "dataset_key", "key"),
+                                       ("runs", "dataset_id", "id"),
+                                       ("sources", "dataset_id", "id")):  # fmt: skip
                 orphaned = cursor.execute(
                     f"SELECT count(*) FROM {table} "
-                    "WHERE dataset_id NOT IN (SELECT id FROM datasets)"
+                    f"WHERE {column} NOT IN (SELECT {key} FROM datasets)"
                 ).fetchone()
                 assert orphaned == (0,), table
         finally:
@@ -310,12 +312,13 @@ def test_redact_hides_passwords() -> None:
     )
 
 
-def test_a_version_3_team_store_opens_as_version_4(
+def test_a_version_3_team_store_opens_in_the_current_layout(
     postgres: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The version 4 migration (drop a column, add columns with a default, replace a table)
-    runs on DuckLake too, with every dataset intact."""
-    from store_v3_layout import assert_same, build_v3_store, fill, snapshot
+    """The version 4 and 5 migrations (drop a column, add columns with a default, number the
+    datasets with UPDATE … FROM, replace tables) run on DuckLake too, with every dataset
+    intact."""
+    from old_store_layouts import assert_same, build_v3_store, fill, snapshot
 
     from scaling_core import lake
     from scaling_core.ingest import parse_table
@@ -336,3 +339,4 @@ def test_a_version_3_team_store_opens_as_version_4(
         data = step_log("fresh")
         store.add_dataset("fresh", parse_table("fresh.csv", data), data)
         assert store.get_dataset("fresh").n_runs == 4
+        assert sorted(info.key for info in store.list_datasets()) == [1, 2, 3]

@@ -1,7 +1,9 @@
-"""A version-3 store built from its own DDL, for the migration tests (a file or a DuckLake).
+"""Stores in older layouts built from their own DDL, for the migration tests (a file or a
+DuckLake).
 
-Filled with what a current store holds for the same uploads, converted back: sources
-uncompressed, a source id on every point, curve blobs exploded into rows.
+Filled with what a current store holds for the same uploads, converted back. Version 3:
+sources uncompressed, a source id on every point, curve blobs exploded into rows. Version 4:
+points keyed by the dataset's uuid, datasets without keys.
 """
 
 from __future__ import annotations
@@ -28,8 +30,16 @@ V3_TABLES = {
         tokens DOUBLE, flops DOUBLE, loss DOUBLE NOT NULL, params DOUBLE NOT NULL,
         grp VARCHAR)""",
 }
-"""The version-3 tables that version 4 changes (the others are unchanged and copied)."""
-UNCHANGED = ("schema_version", "write_lock", "workspaces", "datasets", "runs", "mappings")
+"""The version-3 tables that version 4 changes (the others are copied, see ``V3_COLUMNS``)."""
+V3_COLUMNS = {
+    "schema_version": "*",
+    "write_lock": "*",
+    "workspaces": "*",
+    "datasets": "* EXCLUDE (key)",  # keys came with version 5
+    "runs": "*",
+    "mappings": "*",
+}
+"""The tables version 3 already had as they are now (what to select of each)."""
 
 LOG = (
     b"run,arch,params,tokens,step,loss\n"
@@ -69,11 +79,7 @@ def build_v3_store(
     curves are then stale, as that release left them.
     """
     with current._read() as cursor:
-        for table in UNCHANGED:
-            frame = cursor.execute(f"SELECT * FROM {table}").to_arrow_table()
-            old.register("rows", frame)
-            old.execute(f"CREATE TABLE {table} AS SELECT * FROM rows")
-            old.unregister("rows")
+        _copy(old, cursor, V3_COLUMNS)
         old.execute("UPDATE schema_version SET version = 3")
         for ddl in V3_TABLES.values():
             old.execute(ddl)
@@ -81,7 +87,10 @@ def build_v3_store(
             "SELECT id, dataset_id, position, filename, sha256, content, n_rows, added_at, "
             "mapping_json, units_json, codec, n_bytes FROM sources ORDER BY dataset_id, position"
         ).fetchall()
-        points = cursor.execute("SELECT * FROM points").to_arrow_table()
+        points = cursor.execute(
+            "SELECT d.id AS dataset_id, p.* EXCLUDE (dataset_key) FROM points p "
+            "JOIN datasets d ON d.key = p.dataset_key"
+        ).to_arrow_table()
         old.register("rows", points)
         first_ord: dict[str, int] = {}
         for *head, content, n_rows, added, mapping, units, codec, n_bytes in sources:
@@ -102,6 +111,38 @@ def build_v3_store(
             old.register("rows", read_curves_blob(blob))
             old.execute("INSERT INTO curves SELECT ?, * FROM rows", [dataset_id])
             old.unregister("rows")
+
+
+def _copy(
+    old: duckdb.DuckDBPyConnection, cursor: duckdb.DuckDBPyConnection, columns: dict[str, str]
+) -> None:
+    """Create each table of ``columns`` in ``old`` with these columns of the current one."""
+    for table, selected in columns.items():
+        old.register("rows", cursor.execute(f"SELECT {selected} FROM {table}").to_arrow_table())
+        old.execute(f"CREATE TABLE {table} AS SELECT * FROM rows")
+        old.unregister("rows")
+
+
+V4_POINTS = """CREATE TABLE points (dataset_id VARCHAR NOT NULL, ord BIGINT NOT NULL,
+    row_number BIGINT NOT NULL, run VARCHAR NOT NULL, params DOUBLE NOT NULL, tokens DOUBLE,
+    flops DOUBLE, loss DOUBLE NOT NULL, train_loss DOUBLE, val_loss DOUBLE, step DOUBLE,
+    batch_size DOUBLE, learning_rate DOUBLE, grp VARCHAR, metric DOUBLE)"""
+"""The points of version 4 (the only table version 5 rebuilds)."""
+
+
+def build_v4_store(old: duckdb.DuckDBPyConnection, current: Store) -> None:
+    """Write ``current``'s content through ``old`` (a new file) laid out as version 4."""
+    with current._read() as cursor:
+        _copy(old, cursor, {**V3_COLUMNS, "sources": "*", "curves": "*"})
+        old.execute("UPDATE schema_version SET version = 4")
+        old.execute(V4_POINTS)
+        points = cursor.execute(
+            "SELECT d.id AS dataset_id, p.* EXCLUDE (dataset_key) FROM points p "
+            "JOIN datasets d ON d.key = p.dataset_key ORDER BY d.created_at DESC, p.ord"
+        ).to_arrow_table()  # the datasets' rows in another order than their keys
+        old.register("rows", points)
+        old.execute("INSERT INTO points SELECT * FROM rows")
+        old.unregister("rows")
 
 
 def snapshot(store: Store) -> dict[str, object]:

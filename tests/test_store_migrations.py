@@ -1,5 +1,6 @@
-"""A version-3 store (uncompressed sources, ``points.source_id``, curve rows) opens as version 4
-with every dataset intact (the file is built by ``store_v3_layout`` from the version-3 DDL)."""
+"""Stores of older layouts open in the current one with every dataset intact: version 3
+(uncompressed sources, ``points.source_id``, curve rows) and version 4 (points keyed by the
+dataset's uuid); the files are built by ``old_store_layouts`` from the old DDL."""
 
 from __future__ import annotations
 
@@ -8,12 +9,21 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from store_v3_layout import LOG, MORE, assert_same, build_v3_store, fill, parsed, snapshot
+from old_store_layouts import (
+    LOG,
+    MORE,
+    assert_same,
+    build_v3_store,
+    build_v4_store,
+    fill,
+    parsed,
+    snapshot,
+)
 
 from scaling_core.store import SCHEMA_VERSION, Store
 
 
-def test_a_version_3_store_opens_as_version_4_with_every_dataset(tmp_path: Path) -> None:
+def test_a_version_3_store_opens_in_the_current_layout_with_every_dataset(tmp_path: Path) -> None:
     current = Store.in_memory()
     fill(current)
     expected = snapshot(current)
@@ -34,7 +44,10 @@ def test_a_version_3_store_opens_as_version_4_with_every_dataset(tmp_path: Path)
     with duckdb.connect(path) as check:
         assert check.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         columns = [row[0] for row in check.execute("DESCRIBE points").fetchall()]
-        assert "source_id" not in columns
+        assert "source_id" not in columns and "dataset_id" not in columns
+        assert columns[0] == "dataset_key"
+        keys = check.execute("SELECT name, key FROM datasets ORDER BY key").fetchall()
+        assert keys == [("appended", 1), ("third", 3)]  # "second <b>" (2) was deleted
         codecs = check.execute(
             "SELECT filename, codec FROM sources ORDER BY added_at, position"
         ).fetchall()
@@ -93,6 +106,32 @@ def test_rows_numbered_from_2_by_an_old_migration_are_renumbered_in_file_order(
     with duckdb.connect(path) as check:
         per_dataset = check.execute(
             "SELECT min(ord), max(ord), count(*), count(DISTINCT ord) FROM points "
-            "GROUP BY dataset_id"
+            "GROUP BY dataset_key"
         ).fetchall()
         assert all(lo == 0 and hi == n - 1 and distinct == n for lo, hi, n, distinct in per_dataset)
+
+
+def test_a_version_4_store_gets_integer_keys_and_keeps_every_dataset(tmp_path: Path) -> None:
+    """Version 5 numbers the datasets 1 … n by creation and keys their points by it."""
+    current = Store.in_memory()
+    fill(current)
+    expected = snapshot(current)
+    path = str(tmp_path / "v4.duckdb")
+    with duckdb.connect(path) as old:
+        build_v4_store(old, current)
+    with Store.open(path) as store:
+        assert_same(snapshot(store), expected)
+        assert [(d.name, d.key) for d in store.list_datasets()] == [
+            ("appended", 1),
+            ("second <b>", 2),
+        ]
+        store.add_dataset("third", parsed(LOG, "log.csv"), LOG)
+        assert store.get_dataset("third").key == 3
+        store.delete_dataset("appended")
+        kept = {name: data for name, data in snapshot(store).items() if name != "third"}
+        assert_same(kept, {"second <b>": expected["second <b>"]})
+    with duckdb.connect(path) as check:
+        assert check.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        assert check.execute(
+            "SELECT DISTINCT dataset_key FROM points ORDER BY dataset_key"
+        ).fetchall() == [(2,), (3,)]
