@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -559,6 +560,31 @@ def _numeric_cells(
         bad = positions[np.flatnonzero(mask)]
         errors.cells(bad, problem, expected, header, cell if value else None)  # type: ignore[arg-type]
 
+    if verdicts.any():  # a column of plain numbers only (the bulk of a big log) skips these
+        _report_verdicts(raw, roles, verdicts, units, report, cell)
+    # Values are NaN wherever the verdict is not OK or SUFFIXED (RawColumn.numbers) and NaN
+    # compares False: only usable cells can be out of range.
+    if any(role in _POSITIVE for role in roles):
+        report(values <= 0, "is not positive")
+    elif any(role in _NON_NEGATIVE for role in roles):
+        report(values < 0, "is negative")
+    result = {}
+    for role in roles:
+        factor = UNIT_FACTORS.get(units.get(role, ""), 1.0)
+        result[role] = values * factor if factor != 1.0 else values
+    return result
+
+
+def _report_verdicts(
+    raw: RawTable,
+    roles: list[str],
+    verdicts: np.ndarray,
+    units: dict[str, str],
+    report: Callable[..., None],
+    cell: Callable[[int], str],
+) -> None:
+    """Report a numeric column's empty, non-numeric, non-finite and (in a scaled unit)
+    self-suffixed cells, in that order."""
     if any(role in _REQUIRED for role in roles):
         report(
             verdicts == EMPTY,
@@ -581,16 +607,6 @@ def _numeric_cells(
             verdicts == SUFFIXED,
             f"has its own size suffix but the column's unit is {UNIT_LABELS[unit]}",
         )
-    usable = verdicts <= SUFFIXED
-    if any(role in _POSITIVE for role in roles):
-        report(usable & (values <= 0), "is not positive")
-    elif any(role in _NON_NEGATIVE for role in roles):
-        report(usable & (values < 0), "is negative")
-    result = {}
-    for role in roles:
-        factor = UNIT_FACTORS.get(units.get(role, ""), 1.0)
-        result[role] = values * factor if factor != 1.0 else values
-    return result
 
 
 def _text_cells(
@@ -643,7 +659,7 @@ def validate_table(
     if errors.total:
         return errors.result()
 
-    keep = np.ones(raw.n_rows, bool)
+    positions = np.arange(raw.n_rows)  # the records kept: all but a sparse log's loss-less ones
     if raw.sparse:
         mapped = set(mapping.values())
         loss_role = _role(mapping["loss"])
@@ -660,14 +676,15 @@ def validate_table(
                 column=mapping["loss"],
             )
             return errors.result()
-    positions = np.flatnonzero(keep)
+        positions = np.flatnonzero(keep)
     n = positions.size
 
     roles: dict[str, list[str]] = {}
     for canonical in POINT_COLUMNS[1:]:
         if canonical in mapping and canonical not in _TEXT_COLUMNS:
             roles.setdefault(mapping[canonical], []).append(canonical)
-    columns: dict[str, np.ndarray] = {"row_number": raw.row_numbers[positions]}
+    row_numbers = raw.row_numbers.copy() if n == raw.n_rows else raw.row_numbers[positions]
+    columns: dict[str, np.ndarray] = {"row_number": row_numbers}
     raw.parse_numbers(roles)
     for header, header_roles in roles.items():
         columns.update(_numeric_cells(raw, header, header_roles, positions, resolved_units, errors))

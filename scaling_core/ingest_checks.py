@@ -113,16 +113,19 @@ class Rows:
         """Each run's row with the largest step (its last row in the file when steps tie or
         are absent), in order of the runs' first appearance."""
         k = int(self.codes.max()) + 1 if self.n else 0
-        index = np.arange(self.n)
         last = np.full(k, -1, dtype=np.int64)
-        if "step" in self.mapping:
-            step = np.where(np.isnan(self.columns["step"]), -np.inf, self.columns["step"])
-            top = np.full(k, -np.inf)
-            np.maximum.at(top, self.codes, step)
-            at_top = step == top[self.codes]
-            np.maximum.at(last, self.codes[at_top], index[at_top])
-        else:
-            np.maximum.at(last, self.codes, index)
+        if "step" not in self.mapping:
+            np.maximum.at(last, self.codes, np.arange(self.n))
+            return last
+        step = self.columns["step"]  # finite or NaN (no step logged)
+        top = np.full(k, -np.inf)
+        np.fmax.at(top, self.codes, step)  # fmax: a NaN step never wins
+        at_top = step == top[self.codes]
+        stepless = top == -np.inf  # runs without any step: all their rows tie
+        if stepless.any():
+            at_top |= stepless[self.codes]
+        rows = np.flatnonzero(at_top)
+        np.maximum.at(last, self.codes[rows], rows)
         return last
 
 
@@ -285,6 +288,11 @@ def check_run_params(rows: Rows, errors: Collector) -> None:
     """All rows of one run must agree on its parameter count."""
     params, codes = rows.columns["params"], rows.codes
     k = int(codes.max()) + 1
+    low, high = np.full(k, np.inf), np.full(k, -np.inf)
+    np.minimum.at(low, codes, params)
+    np.maximum.at(high, codes, params)
+    if np.array_equal(low, high):  # one count per run (NaN would differ): no row-sized arrays
+        return
     index = np.arange(rows.n)
     first = np.full(k, rows.n, dtype=np.int64)
     np.minimum.at(first, codes, index)
@@ -381,7 +389,11 @@ def check_repeats(rows: Rows, errors: Collector, warnings: Collector) -> np.ndar
     if has_run and has_step:
         step = rows.columns["step"]
         placed = np.isfinite(step)
-        if _increasing(rows.codes[placed], step[placed]):
+        if placed.all():  # no copies when every row has a step
+            increasing = _increasing(rows.codes, step)
+        else:
+            increasing = _increasing(rows.codes[placed], step[placed])
+        if increasing:
             return drop
         keys = [rows.codes, np.where(placed, step, -np.arange(rows.n) - 1.0)]
     elif has_run:

@@ -3,8 +3,9 @@
 Why columnar: a step-level log of a million rows must be validated with array operations, not
 a Python loop per cell. A :class:`RawTable` keeps each column in the form its reader produced
 (:class:`RawColumn`: Python cells for small text files and JSON Lines, a pyarrow string array
-for large text files, float64 for typed Parquet/export columns), with one row number per record,
-so every check can name the exact row, column and value.
+for large text files — or a float64 array where pyarrow read a column of plain numbers, with
+its text re-read on demand — float64 for typed Parquet/export columns), with one row number
+per record, so every check can name the exact row, column and value.
 
 No I/O here and no pyarrow import at module level (the CLI reads small files without it).
 """
@@ -27,6 +28,7 @@ from scaling_core.ingest_numbers import (
     OK,
     WHITESPACE,
     arrow_numbers,
+    parsed_numbers,
     python_numbers,
 )
 
@@ -52,7 +54,7 @@ MAX_KEPT_ISSUES = 1000
 
 ROW_CONVENTION = "header = row 1"
 
-ColumnKind = Literal["cells", "arrow", "floats", "other"]
+ColumnKind = Literal["cells", "arrow", "parsed", "floats", "other"]
 
 
 def quote(value: str) -> str:
@@ -164,10 +166,21 @@ class RawColumn:
 
     ``kind``: ``"cells"`` — numpy object array of Python values (text cells of a small
     delimited file, or JSON scalars/lists with ``None`` for absent keys); ``"arrow"`` — a
-    pyarrow string array (large delimited files, Parquet text); ``"floats"`` — float64 with
-    ``nulls`` marking absent values (``nan_is_missing``: NaN itself means "not logged", as in
-    tracking exports); ``"other"`` — a pyarrow array of a type that holds no numbers (booleans,
-    dates, lists …), described by ``source_type``.
+    pyarrow string array (large delimited files, Parquet text); ``"parsed"`` — a pyarrow
+    float64 array that pyarrow's CSV reader parsed from a large delimited file's text cells,
+    with ``text()`` giving that column's original text as a string array (``text(head=n)``:
+    at least its first ``n`` records); ``"floats"`` — float64 with ``nulls`` marking absent
+    values (``nan_is_missing``: NaN itself means "not logged", as in tracking exports);
+    ``"other"`` — a pyarrow array of a type that holds no numbers (booleans, dates, lists …),
+    described by ``source_type``.
+
+    Why ``"parsed"``: reading a million-row column of plain numbers as float64 directly costs
+    far less time and memory than reading it as text and casting it, and such a column's
+    numbers are all most uploads need. It must still behave exactly like the text column it
+    replaces — names (a run column of ``17``, ``18``), quoted cells (``"1.50" is not
+    positive``) and the grammar's verdict on ``nan`` or ``inf`` need the cell as written — so
+    ``text`` (a callable: it re-reads the file's bytes) is called the first time any of these
+    is asked for, and its result kept.
     """
 
     kind: ColumnKind
@@ -175,6 +188,7 @@ class RawColumn:
     source_type: str = "text"
     nulls: np.ndarray | None = None
     nan_is_missing: bool = False
+    text: Callable[..., Any] | None = None
 
     def __len__(self) -> int:
         return len(self.data)
@@ -197,6 +211,8 @@ class RawColumn:
             return python_numbers(self.data)
         if self.kind == "arrow":
             return arrow_numbers(self.data)
+        if self.kind == "parsed":
+            return parsed_numbers(self.data, lambda: self._text)
         values = np.asarray(self.data, dtype=np.float64)
         if self.kind == "other":
             return np.full(values.size, np.nan), np.full(values.size, NOT_NUMBER, np.int8)
@@ -214,25 +230,20 @@ class RawColumn:
         return self._numbers
 
     @cached_property
+    def _text(self) -> Any:
+        """A ``"parsed"`` column's original cells as a pyarrow string array (read once)."""
+        assert self.text is not None, "a parsed column carries its text reader"
+        return self.text()
+
+    @cached_property
     def _texts(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.kind == "arrow" or self.kind == "other":
+        if self.kind == "arrow" or self.kind == "parsed":
+            return _arrow_texts(self.data if self.kind == "arrow" else self._text)
+        if self.kind == "other":
             import pyarrow as pa
             import pyarrow.compute as pc
 
-            column = self.data
-            if isinstance(column, pa.ChunkedArray):
-                column = column.combine_chunks()
-            if self.kind == "other":
-                column = pc.cast(column, pa.string())
-            encoded = pc.dictionary_encode(pc.utf8_trim(column, WHITESPACE), null_encoding="encode")
-            codes = to_numpy(encoded.indices).astype(np.int64)
-            index: dict[str, int] = {}  # null and "" are both an empty cell: one name
-            remap = [
-                index.setdefault(name or "", len(index)) for name in encoded.dictionary.to_pylist()
-            ]
-            if len(index) < len(remap):
-                codes = np.array(remap, dtype=np.int64)[codes]
-            return codes, np.array(list(index), dtype=object)
+            return _arrow_texts(pc.cast(self.data, pa.string()))
         if self.kind == "floats":
             cells = [_json_text(v) for v in np.asarray(self.data, dtype=float).tolist()]
             if self.nulls is not None:
@@ -249,6 +260,15 @@ class RawColumn:
         order of first appearance; ``names[codes]`` is the column as text (``""`` = empty)."""
         return self._texts
 
+    def head(self, count: int) -> list[str]:
+        """The first ``count`` cells as :meth:`cell` gives them (a ``"parsed"`` column reads
+        only the start of its text, unless all of it is at hand)."""
+        if self.kind == "parsed" and "_text" not in self.__dict__:
+            assert self.text is not None
+            column = self.text(head=count)
+            return [_json_text(v).strip(WHITESPACE) for v in column.slice(0, count).to_pylist()]
+        return [self.cell(i) for i in range(min(count, len(self)))]
+
     def cell(self, position: int) -> str:
         """The text of one cell, trimmed, as it should be quoted in a message."""
         if self.kind == "cells":
@@ -257,8 +277,32 @@ class RawColumn:
             if self.nulls is not None and self.nulls[position]:
                 return ""
             return _json_text(float(self.data[position]))
-        value = self.data[position].as_py()
+        column = self._text if self.kind == "parsed" else self.data
+        value = column[position].as_py()
         return _json_text(value).strip(WHITESPACE) if value is not None else ""
+
+
+def _arrow_texts(column: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`RawColumn.texts` of a pyarrow string column (plain or chunked).
+
+    Encoded as written, then only the distinct values are trimmed and merged (``" a"`` and
+    ``"a"``; null and ``""``, both an empty cell): the same codes and names as trimming every
+    cell first, without a trimmed copy of a million-row column. Merging keeps the order of
+    first appearance because the dictionary lists values in that order.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
+    if isinstance(encoded, pa.ChunkedArray):  # chunks share one dictionary: cheap to join
+        encoded = encoded.combine_chunks()
+    codes = to_numpy(encoded.indices).astype(np.int64)
+    index: dict[str, int] = {}
+    trimmed = pc.utf8_trim(encoded.dictionary, WHITESPACE).to_pylist()
+    remap = [index.setdefault(name or "", len(index)) for name in trimmed]
+    if len(index) < len(remap):
+        codes = np.array(remap, dtype=np.int64)[codes]
+    return codes, np.array(list(index), dtype=object)
 
 
 def _castable_to_text(source_type: str) -> bool:
@@ -332,7 +376,7 @@ class RawTable:
     def preview(self, limit: int = 20) -> dict[str, list[str]]:
         """The first ``limit`` records as text, per header (for showing an unmapped file)."""
         count = min(limit, self.n_rows)
-        return {h: [self.columns[h].cell(i) for i in range(count)] for h in self.headers}
+        return {h: self.columns[h].head(count) for h in self.headers}
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,13 +13,14 @@ The grammar, after trimming :data:`WHITESPACE` and removing ``_`` digit separato
 - ``nan``, ``inf``, ``infinity`` with an optional sign, any letter case: read, but flagged as
   not finite so the message can say so instead of "not a number".
 
-pyarrow is imported only by :func:`arrow_numbers` (it costs ~0.3 s to import; the CLI reads
-small files without it).
+pyarrow is imported only by :func:`arrow_numbers` and :func:`parsed_numbers` (it costs
+~0.3 s to import; the CLI reads small files without it).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,7 +39,9 @@ __all__ = [
     "WHITESPACE",
     "arrow_numbers",
     "classify",
+    "is_plain_number",
     "parse_number",
+    "parsed_numbers",
     "python_numbers",
 ]
 
@@ -62,6 +65,13 @@ _PLAIN_RE = re.compile(_PLAIN)
 _THOUSANDS_RE = re.compile(_THOUSANDS)
 _SUFFIXED_RE = re.compile(_SUFFIXED)
 _NON_FINITE_RE = re.compile(_NON_FINITE)
+
+
+def is_plain_number(text: str) -> bool:
+    """Whether ``text`` is a plain float exactly as written: no whitespace, ``_``, separator
+    or suffix. pyarrow's CSV reader reads such cells as float64 to the same value as
+    :func:`classify` (both round correctly), which lets a large file skip the text column."""
+    return _PLAIN_RE.fullmatch(text) is not None
 
 
 def classify(text: str) -> tuple[float, int]:
@@ -205,23 +215,40 @@ def _cast_plain(
     import pyarrow.compute as pc
 
     cast = pc.cast(column, pa.float64())
-    if isinstance(cast, pa.ChunkedArray):
-        cast = cast.combine_chunks()
-    values = to_numpy(cast)  # NaN at nulls
+    return parsed_numbers(cast, lambda: column if texts is None else texts)
+
+
+def parsed_numbers(
+    floats: pa.Array | pa.ChunkedArray,
+    texts: Callable[[], pa.Array | pa.ChunkedArray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Values and verdicts of a float64 column pyarrow parsed from text cells (a cast, or the
+    CSV reader's own float columns): nulls are empty cells; cells that came out NaN or
+    infinite (``nan``, ``inf``, ``1e400``, ``nan(1)``) are judged by the grammar on their text,
+    which ``texts()`` gives — called only then, since re-reading text can be costly."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(floats, pa.ChunkedArray):
+        floats = floats.combine_chunks()
+    values = to_numpy(floats)  # NaN at nulls
     verdicts = np.zeros(values.size, dtype=np.int8)
-    if cast.null_count:
-        verdicts[to_numpy(pc.is_null(cast))] = EMPTY
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf, overflow: checked below
+        finite = not floats.null_count and bool(np.isfinite(values.sum()))
+    if finite:
+        return values, verdicts  # no NaN or infinity: every cell a number
+    if floats.null_count:
+        verdicts[to_numpy(pc.is_null(floats))] = EMPTY
     odd = np.flatnonzero(~np.isfinite(values) & (verdicts != EMPTY))
     if not odd.size:
         return values, verdicts  # NaN exactly at the empty cells already
     values = values.copy()  # a zero-copy view of arrow memory is read-only
-    if odd.size:  # nan/inf spellings (and overflow, and "" in texts): the grammar decides
-        source = column if texts is None else texts
-        if isinstance(source, pa.ChunkedArray):
-            source = source.combine_chunks()
-        picked = source.take(int_array(odd)).to_pylist()
-        for position, text in zip(odd.tolist(), picked, strict=True):
-            values[position], verdicts[position] = classify(text or "")
+    source = texts()  # nan/inf spellings (and overflow, and "" in texts): the grammar decides
+    if isinstance(source, pa.ChunkedArray):
+        source = source.combine_chunks()
+    picked = source.take(int_array(odd)).to_pylist()
+    for position, text in zip(odd.tolist(), picked, strict=True):
+        values[position], verdicts[position] = classify(text or "")
     values[verdicts >= EMPTY] = np.nan
     return values, verdicts
 

@@ -6,10 +6,14 @@ BOM, Latin-1), Parquet, JSON Lines, and tracking exports (W&B, TensorBoard, MLfl
 
 Delimited text has two readers with one result. Small files are split by Python's ``csv``
 module (no pyarrow import: the CLI stays quick). Large ones go to pyarrow's multi-threaded CSV
-reader with every column read as text, so the number grammar stays ours; whenever pyarrow
-cannot give exact spreadsheet row numbers (ragged rows, quoted line breaks with blank lines…)
-or fails, the Python reader runs instead and reports precisely. ``tests/test_ingest_read.py``
-checks that both readers give the same table.
+reader with every column read as text, so the number grammar stays ours — except columns
+whose sampled cells are all plain numbers, which pyarrow reads as float64 to the grammar's
+own values (far cheaper than text plus a cast; a later cell it cannot read sends the whole
+file back to the all-text read, and the text of such a column is re-read only if asked for).
+Whenever pyarrow cannot give exact spreadsheet row numbers (ragged rows, quoted line breaks
+with blank lines…) or fails, the Python reader runs instead and reports precisely.
+``tests/test_ingest_read.py`` and ``tests/test_ingest_typed.py`` check that the readers give
+the same table.
 
 Nothing here writes anything; every failure is an :class:`IngestErrors`, never an exception.
 """
@@ -17,10 +21,13 @@ Nothing here writes anything; every failure is an :class:`IngestErrors`, never a
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
 import sys
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import PurePath
 from typing import Any
 
@@ -36,7 +43,7 @@ from scaling_core.ingest_model import (
     quote,
     reject,
 )
-from scaling_core.ingest_numbers import WHITESPACE
+from scaling_core.ingest_numbers import WHITESPACE, is_plain_number
 
 __all__ = [
     "ARROW_MIN_BYTES",
@@ -347,8 +354,6 @@ def _arrow_utf8(
 ) -> RawTable | IngestErrors | str | None:
     """Read UTF-8 ``buffer``; ``"latin-1"`` when it is not valid UTF-8, ``None`` to decline."""
     import pyarrow as pa
-    import pyarrow.compute as pc
-    from pyarrow import csv as pacsv
 
     raw = buffer[:65536]
     end = raw.find(b"\n")
@@ -359,55 +364,192 @@ def _arrow_utf8(
         header_text = header_line.decode("utf-8").rstrip("\r")
     except UnicodeDecodeError:
         return "latin-1" if encoding == "utf-8" else None
-    delimiter = _sniff_delimiter(raw.decode("utf-8", errors="replace"))
+    sample = raw.decode("utf-8", errors="replace")
+    delimiter = _sniff_delimiter(sample)
     raw_headers = next(csv.reader([header_text], delimiter=delimiter))  # R quotes headers
     if len(raw_headers) > MAX_COLUMNS or len(raw_headers) < 2:
         return None
     headers = _unique_headers(raw_headers)
-    quoted = b'"' in buffer
-    try:
-        table = pacsv.read_csv(
-            pa.py_buffer(buffer),
-            read_options=pacsv.ReadOptions(column_names=list(headers), skip_rows=1),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=quoted, ignore_empty_lines=True
-            ),
-            convert_options=pacsv.ConvertOptions(  # all text: the number grammar is ours
-                column_types=dict.fromkeys(headers, pa.string()),
-                null_values=[""],  # unquoted empty cells as nulls: cheap to find
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        invalid_utf8 = "utf8" in str(exc).lower() or "utf-8" in str(exc).lower()
-        return "latin-1" if invalid_utf8 and encoding == "utf-8" else None
+    # Quotes below the header (only there can a record span lines; pyarrow splits faster
+    # when told none does).
+    reader = _ArrowCsv(buffer, headers, delimiter, quoted=buffer.find(b'"', end) >= 0)
+    lines = _scan_lines(buffer)
+    floats = () if lines.long else _plain_number_columns(sample, delimiter, headers)
+    table = None
+    if floats:  # a later cell that is no plain number (70M, 1,000 …): every column as text
+        with contextlib.suppress(pa.ArrowInvalid):
+            table = reader.read(floats)
+    if table is None:
+        try:
+            table = reader.read()
+        except pa.ArrowInvalid as exc:
+            invalid_utf8 = "utf8" in str(exc).lower() or "utf-8" in str(exc).lower()
+            return "latin-1" if invalid_utf8 and encoding == "utf-8" else None
     if table.num_rows == 0:
         return None
-    rows = _row_numbers(buffer, table.num_rows, quoted)
+    rows = _row_numbers(buffer, table.num_rows, reader.quoted, lines.newlines)
     if rows is None:
         return None
+    long_cell = _first_long_cell(table, rows)
+    if long_cell is not None:
+        return _long_field(filename, long_cell)  # as the csv module says
+    columns = {h: reader.column(h, table.column(i)) for i, h in enumerate(headers)}
+    return RawTable(filename, headers, columns, rows, delimiter=delimiter, encoding=encoding)
+
+
+def _first_long_cell(table: Any, rows: np.ndarray) -> int | None:
+    """The row of the first text cell longer than :data:`MAX_FIELD_CHARS`, if any (float
+    columns hold none: no line is that long when any is read, see :class:`_Lines`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     for column in table.columns:
+        if not pa.types.is_string(column.type):
+            continue
         if (pc.max(pc.binary_length(column)).as_py() or 0) > MAX_FIELD_CHARS:
             lengths = to_numpy(pc.utf8_length(column))
             long = np.flatnonzero(lengths > MAX_FIELD_CHARS)
             if long.size:
-                return _long_field(filename, int(rows[long[0]]))  # as the csv module says
-    columns = {h: RawColumn("arrow", table.column(i)) for i, h in enumerate(headers)}
-    return RawTable(filename, headers, columns, rows, delimiter=delimiter, encoding=encoding)
+                return int(rows[long[0]])
+    return None
 
 
-def _row_numbers(data: bytes, n_rows: int, quoted: bool) -> np.ndarray | None:
+@dataclass(frozen=True, eq=False)
+class _ArrowCsv:
+    """pyarrow's CSV reader set up for one UTF-8 buffer (its first line is the header).
+
+    Kept by the float64 columns it reads (:meth:`column`) so that each can re-read its
+    original text with the same options, and so the same records, when asked for it.
+    """
+
+    buffer: bytes = field(repr=False)
+    headers: tuple[str, ...]
+    delimiter: str
+    quoted: bool
+
+    def read(self, floats: tuple[str, ...] = ()) -> Any:
+        """The table: ``floats`` as float64, the other columns as text.
+
+        Unquoted empty cells are nulls (cheap to find); a float column refuses any other cell
+        that is not a number (raises ``ArrowInvalid``).
+        """
+        import pyarrow as pa
+        from pyarrow import csv as pacsv
+
+        return pacsv.read_csv(pa.py_buffer(self.buffer), **self._options(self.headers, floats))
+
+    def text(self, header: str, head: int | None = None) -> Any:
+        """One column's cells as text, as the all-text read gives them (for a float column);
+        with ``head``, only the first blocks that hold that many records (for a preview)."""
+        import pyarrow as pa
+        from pyarrow import csv as pacsv
+
+        options = self._options((header,))
+        if head is None:
+            return pacsv.read_csv(pa.py_buffer(self.buffer), **options).column(0)
+        chunks, count = [], 0
+        for batch in pacsv.open_csv(pa.py_buffer(self.buffer), **options):
+            chunks.append(batch.column(0))
+            count += batch.num_rows
+            if count >= head:
+                break
+        return pa.chunked_array(chunks, pa.string())
+
+    def column(self, header: str, data: Any) -> RawColumn:
+        """The raw column of ``data`` as read: text, or float64 that can re-read its text."""
+        import pyarrow as pa
+
+        if pa.types.is_floating(data.type):
+            return RawColumn("parsed", data, text=partial(self.text, header))
+        return RawColumn("arrow", data)
+
+    def _options(self, names: tuple[str, ...], floats: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Reader options for the columns ``names`` (the same records whichever are read)."""
+        import pyarrow as pa
+        from pyarrow import csv as pacsv
+
+        return {
+            "read_options": pacsv.ReadOptions(column_names=list(self.headers), skip_rows=1),
+            "parse_options": pacsv.ParseOptions(
+                delimiter=self.delimiter, newlines_in_values=self.quoted, ignore_empty_lines=True
+            ),
+            "convert_options": pacsv.ConvertOptions(
+                column_types={h: pa.float64() if h in floats else pa.string() for h in names},
+                include_columns=None if names == self.headers else list(names),
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        }
+
+
+def _plain_number_columns(sample: str, delimiter: str, headers: tuple[str, ...]) -> tuple[str, ...]:
+    """Headers whose cells in the sample's complete records are all plain numbers (at least
+    one) or empty: worth reading as float64.
+
+    Only a guess: pyarrow reads a cell to the grammar's value or refuses it (then the file is
+    read as text), so a column that turns out otherwise costs time, never a difference. Strict
+    because refusals are costly: no whitespace, ``_``, separators or suffixes (which pyarrow
+    refuses or, for spaces, trims), no ``nan``/``inf`` (re-read as text to be judged).
+    """
+    complete = sample[: sample.rfind("\n") + 1]
+    try:
+        records = list(csv.reader(io.StringIO(complete, newline=""), delimiter=delimiter))[1:]
+    except csv.Error:
+        return ()
+    records = [record for record in records if len(record) == len(headers)]
+    chosen = []
+    for index, header in enumerate(headers):
+        cells = {record[index] for record in records}
+        cells.discard("")
+        if cells and all(is_plain_number(cell) for cell in cells):
+            chosen.append(header)
+    return tuple(chosen)
+
+
+_LINE_WINDOW = MAX_FIELD_CHARS // 2
+"""A line longer than :data:`MAX_FIELD_CHARS` bytes covers at least one whole aligned window of
+this many bytes, so a file where every such window holds a line break has no longer cell."""
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """What one pass over the bytes tells: ``newlines``, the number of line feeds, and
+    ``long``, whether some line may be longer than :data:`MAX_FIELD_CHARS` (a float column
+    could then hide a cell the text read rejects as too long, so every column is read as
+    text)."""
+
+    newlines: int
+    long: bool
+
+
+def _scan_lines(data: bytes) -> _Lines:
+    """Count line breaks a megabyte at a time with numpy (``bytes.count`` checks one byte at a
+    time: four times slower on a 50 MB file) and look for windows without one."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    whole = view.size - view.size % _LINE_WINDOW
+    block = 16 * _LINE_WINDOW
+    newlines, long = 0, False
+    for start in range(0, whole, block):
+        breaks = view[start : min(start + block, whole)].reshape(-1, _LINE_WINDOW) == 10
+        newlines += int(np.count_nonzero(breaks))
+        long = long or not breaks.any(axis=1).all()
+    newlines += int(np.count_nonzero(view[whole:] == 10))
+    return _Lines(newlines, long)
+
+
+def _row_numbers(data: bytes, n_rows: int, quoted: bool, newlines: int) -> np.ndarray | None:
     """Spreadsheet row of each record pyarrow returned, or ``None`` when it cannot be exact.
 
     Exact when every record is one line: then either no line is blank (rows 2…n+1) or the
     blank lines (which pyarrow skips) can be found by position. Quoted line breaks or lone
     carriage returns make line and record numbers differ: the Python reader then counts.
+    ``newlines`` is the number of line feeds in ``data`` (from :func:`_scan_lines`).
     """
     carriage = data.count(b"\r") if b"\r" in data else 0
     if carriage and carriage != data.count(b"\r\n"):
         return None
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    lines = newlines + (0 if data.endswith(b"\n") else 1)
     if lines == n_rows + 1:
         return np.arange(2, n_rows + 2, dtype=np.int64)
     if quoted:
