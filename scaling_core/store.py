@@ -75,6 +75,7 @@ from scaling_core.ingest import (
     parse_table,
 )
 from scaling_core.schema import RunTable
+from scaling_core.source_files import FILE_CODEC, SourceFiles
 from scaling_core.store_arrow import (
     SOURCE_CODEC,
     compress_source,
@@ -133,6 +134,11 @@ DEFAULT_DATASETS: tuple[tuple[str, str], ...] = (
 """(dataset name, file in ``data/``) loaded into an empty store."""
 
 MAX_NAME_LENGTH = 200
+
+SOURCES_SUFFIX = ".sources"
+"""A local store file ``X`` keeps its uploaded files in the folder ``X.sources`` beside it
+(``source_files``); back both up together. In-memory and team stores keep them in the
+``sources`` table."""
 
 # -- schema -------------------------------------------------------------------------------------
 
@@ -487,6 +493,12 @@ _DELETE_CONTENT = (
 )
 """A dataset's content (everything but its ``datasets`` row), for replace and delete: its
 points (:data:`_DELETE_POINTS`, by key), then these (by id)."""
+_DATASET_FILE_SOURCES = "SELECT sha256 FROM sources WHERE dataset_id = ? AND codec = ?"
+_FILE_SOURCES = "SELECT DISTINCT sha256 FROM sources WHERE codec = ?"
+_FILE_SOURCES_AMONG = (
+    "SELECT DISTINCT sha256 FROM sources WHERE codec = ? AND list_contains(?::VARCHAR[], sha256)"
+)
+"""Sources kept as files (``source_files``): a dataset's, all, and those among some digests."""
 _NEXT_KEY = "SELECT coalesce(max(key), 0) + 1 FROM datasets"
 """A new dataset's key. Read inside the write transaction, which holds ``write_lock``: no other
 writer can take the same key before this one commits (see the module docstring)."""
@@ -643,16 +655,25 @@ class Store:
     _backoff_cap = 0.25
 
     def __init__(
-        self, connection: duckdb.DuckDBPyConnection, location: str, *, catalog: str | None = None
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        location: str,
+        *,
+        catalog: str | None = None,
+        source_files: SourceFiles | None = None,
     ) -> None:
         self._connection = connection
         self._lock = threading.Lock()
         self._catalog = catalog
         self.location = location
         """File path, ``":memory:"`` or the ``ducklake:`` location."""
+        self.source_files = source_files
+        """Where a local store keeps uploaded files (``None``: in the ``sources`` table)."""
+        self._files_lock = threading.Lock()
         self.write_retries = 0
         """Write transactions run again after losing a conflict (for tests and diagnostics)."""
         self._create_schema()
+        self._sweep_source_files()
 
     # -- construction -------------------------------------------------------------------------
 
@@ -683,7 +704,9 @@ class Store:
             raise StoreError(f"cannot open the store file {path}: {_first_line(exc)}") from exc
         except duckdb.Error as exc:
             raise StoreError(f"cannot open the store file {path}: {_first_line(exc)}") from exc
-        return cls(connection, path)
+        if path == MEMORY:
+            return cls(connection, path)
+        return cls(connection, path, source_files=SourceFiles(Path(f"{path}{SOURCES_SUFFIX}")))
 
     @classmethod
     def in_memory(cls) -> Store:
@@ -972,8 +995,8 @@ class Store:
         # runs/curves are single-threaded and release the GIL, so they run beside the rest;
         # the derived rows are used when the file is its dataset's only one (create, replace).
         content = bytes(source_bytes)
-        compressed = _PREPARE.submit(compress_source, content)
         digest = _PREPARE.submit(lambda: hashlib.sha256(content).hexdigest())
+        kept = _PREPARE.submit(self._keep_source, content, digest)
         incoming = points_table(parsed.columns, getattr(parsed, "run_index", None))
         # an append to an existing dataset re-derives its touched runs from the store instead
         derived = (
@@ -987,7 +1010,7 @@ class Store:
             reduction=reduction,
             mode=mode,
             digest=digest.result(),
-            content=compressed,
+            kept=kept,
             n_bytes=len(content),
             filename=upload_name(parsed.filename),  # client data: never a path
             n_rows=parsed.n_rows,
@@ -996,9 +1019,63 @@ class Store:
             points=incoming,
             derived=derived,
         )
-        return self._write(lambda cursor: self._add(cursor, upload))
+        removed: list[str] = []  # file digests a replace dropped
+        try:
+            return self._write(lambda cursor: self._add(cursor, upload, removed))
+        finally:
+            with suppress(Exception):  # a failed compression already failed the write
+                self._settle_source_files([upload.digest, *removed], kept.result())
 
-    def _add(self, cursor: duckdb.DuckDBPyConnection, up: _Upload) -> DatasetInfo:
+    def _keep_source(self, content: bytes, digest: Future[str]) -> _KeptSource:
+        """Compress an upload and, in a local store, write it to its file (worker thread:
+        both release the GIL, beside DuckDB's insert); the file is durable before the
+        transaction that references it commits."""
+        stored = compress_source(content)
+        if self.source_files is None:
+            return _KeptSource(SOURCE_CODEC, stored, stored)
+        self.source_files.put(digest.result(), stored)
+        return _KeptSource(FILE_CODEC, b"", stored)
+
+    def _settle_source_files(self, digests: Sequence[str], kept: _KeptSource | None) -> None:
+        """After a write: remove the files of ``digests`` no source references any more, and
+        restore a referenced one another thread's delete removed meanwhile (from ``kept``).
+
+        Under one lock, so a delete's check-and-remove cannot interleave with an upload's
+        check (see ``source_files``); a local store is held by one process."""
+        files = self.source_files
+        if files is None or not digests:
+            return
+        with self._files_lock:
+            with self._read() as cursor:
+                referenced = {
+                    str(row[0])
+                    for row in cursor.execute(_FILE_SOURCES_AMONG, [FILE_CODEC, list(digests)])
+                    .fetchall()
+                }  # fmt: skip
+            for digest in dict.fromkeys(digests):
+                if digest not in referenced:
+                    files.remove(digest)
+                elif not files.has(digest) and kept is not None and kept.codec == FILE_CODEC:
+                    files.put(digest, kept.stored)
+
+    def _sweep_source_files(self) -> None:
+        """On open: delete kept files no source references (left by an upload that failed or
+        was killed before its commit) and half-written ones. Safe then: a local store file is
+        held by this process alone, and no write has started."""
+        files = self.source_files
+        if files is None or not files.directory.is_dir():
+            return
+        with self._files_lock:
+            files.remove_temporary()
+            with self._read() as cursor:
+                rows = cursor.execute(_FILE_SOURCES, [FILE_CODEC]).fetchall()
+            for digest in files.digests() - {str(row[0]) for row in rows}:
+                files.remove(digest)
+
+    def _add(
+        self, cursor: duckdb.DuckDBPyConnection, up: _Upload, removed: list[str]
+    ) -> DatasetInfo:
+        removed.clear()  # a retried transaction starts over
         existing = self._find(cursor, up.workspace, up.name)
         if existing is None:
             self._ensure_workspace(cursor, up.workspace)
@@ -1011,7 +1088,7 @@ class Store:
                 "choose another name, append to it or replace it"
             )
         if up.mode == "replace":
-            return self._replace(cursor, existing, up)
+            return self._replace(cursor, existing, up, removed)
         return self._append(cursor, existing, up)
 
     # Each branch writes the datasets row once and builds the returned DatasetInfo in Python:
@@ -1042,11 +1119,15 @@ class Store:
         )
 
     def _replace(
-        self, cursor: duckdb.DuckDBPyConnection, existing: DatasetInfo, up: _Upload
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        existing: DatasetInfo,
+        up: _Upload,
+        removed: list[str],
     ) -> DatasetInfo:
         if existing.n_sources == 1 and existing.sha256 == up.digest:
             return _with(existing, created=False)
-        _delete_content(cursor, existing)
+        removed.extend(_delete_content(cursor, existing))
         n_runs = self._insert_file(cursor, existing.id, existing.key, up, position=0, ord_offset=0)
         cursor.execute(
             "UPDATE datasets SET source_filename = ?, sha256 = ?, reduction = ?, updated_at = ?, "
@@ -1143,10 +1224,11 @@ class Store:
                 derived = derived_tables(rows, CURVE_POINTS_PER_RUN)
         finally:
             cursor.unregister("incoming_points")
+        kept = up.kept.result()
         cursor.execute(
             "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [_new_id(), dataset_id, position, up.filename, up.digest, up.content.result(),
-             up.n_rows, _now(), up.mapping_json, up.units_json, SOURCE_CODEC, up.n_bytes],
+            [_new_id(), dataset_id, position, up.filename, up.digest, kept.content, up.n_rows,
+             _now(), up.mapping_json, up.units_json, kept.codec, up.n_bytes],
         )  # fmt: skip
         self._write_derived(cursor, dataset_id, *derived)
         row = cursor.execute(
@@ -1187,12 +1269,13 @@ class Store:
     def delete_dataset(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> None:
         """Remove a dataset with its points, runs and source bytes."""
 
-        def work(cursor: duckdb.DuckDBPyConnection) -> None:
+        def work(cursor: duckdb.DuckDBPyConnection) -> list[str]:
             info = self._require(cursor, workspace, name)
-            _delete_content(cursor, info)
+            removed = _delete_content(cursor, info)
             cursor.execute("DELETE FROM datasets WHERE id = ?", [info.id])
+            return removed
 
-        self._write(work)
+        self._settle_source_files(self._write(work), None)
 
     def rename_dataset(
         self, old: str, new: str, *, workspace: str = DEFAULT_WORKSPACE
@@ -1370,11 +1453,32 @@ class Store:
         with self._read() as cursor:
             info = self._require(cursor, workspace, name)
             rows = cursor.execute(
-                "SELECT filename, content, codec, n_bytes FROM sources WHERE dataset_id = ? "
-                "ORDER BY position",
+                "SELECT filename, content, codec, n_bytes, sha256 FROM sources "
+                "WHERE dataset_id = ? ORDER BY position",
                 [info.id],
             ).fetchall()
-        return [(str(name), decompress_source(codec, blob, n)) for name, blob, codec, n in rows]
+        return [
+            (str(filename), self._source_bytes(name, str(filename), *kept))
+            for filename, *kept in rows
+        ]
+
+    def _source_bytes(
+        self, dataset: str, filename: str, content: bytes, codec: str, n_bytes: int, digest: str
+    ) -> bytes:
+        """A source's original bytes, from its row or (local stores) its file."""
+        if codec != FILE_CODEC:
+            return decompress_source(codec, content, n_bytes)
+        try:
+            if self.source_files is None:
+                raise FileNotFoundError(digest)
+            stored = self.source_files.read(digest)
+        except OSError as exc:
+            where = self.source_files.directory if self.source_files else "this store"
+            raise StoreError(
+                f"the original of {filename} (dataset {dataset!r}) is missing from {where}: "
+                "restore that folder from the backup made with the store file"
+            ) from exc
+        return decompress_source(SOURCE_CODEC, stored, n_bytes)
 
     def load_source(self, name: str, *, workspace: str = DEFAULT_WORKSPACE) -> tuple[str, bytes]:
         """The first source file's name and bytes, for re-parsing with another mapping."""
@@ -1425,8 +1529,8 @@ class _Upload:
     reduction: str
     mode: str
     digest: str
-    content: Future[bytes]
-    """The file's bytes as stored (:data:`store_arrow.SOURCE_CODEC`), being compressed."""
+    kept: Future[_KeptSource]
+    """The file's bytes, being compressed (and, in a local store, written to its file)."""
     n_bytes: int
     filename: str
     n_rows: int
@@ -1439,15 +1543,28 @@ class _Upload:
     turns out not to exist."""
 
 
+@dataclass(frozen=True, eq=False)
+class _KeptSource:
+    """How an upload's bytes are kept: ``codec`` and ``content`` of its ``sources`` row, and
+    the compressed bytes (``stored``) whatever their place."""
+
+    codec: str
+    content: bytes
+    stored: bytes
+
+
 def _with(info: DatasetInfo, **changes: Any) -> DatasetInfo:
     return replace(info, **changes)
 
 
-def _delete_content(cursor: duckdb.DuckDBPyConnection, info: DatasetInfo) -> None:
-    """Remove a dataset's points, runs, curves and sources (not its ``datasets`` row)."""
+def _delete_content(cursor: duckdb.DuckDBPyConnection, info: DatasetInfo) -> list[str]:
+    """Remove a dataset's points, runs, curves and sources (not its ``datasets`` row); returns
+    the digests of its sources kept as files (removed once the deletion has committed)."""
+    kept = cursor.execute(_DATASET_FILE_SOURCES, [info.id, FILE_CODEC]).fetchall()
     cursor.execute(_DELETE_POINTS, [info.key])
     for statement in _DELETE_CONTENT:
         cursor.execute(statement, [info.id])
+    return [str(row[0]) for row in kept]
 
 
 def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:

@@ -201,6 +201,7 @@ def test_secrets_and_stores_stay_out_of_the_image() -> None:
         ".venv/bin/python",
         "data/scalescope.duckdb",
         "data/scalescope.duckdb.wal",
+        "data/scalescope.duckdb.sources/0a1b.zst",
         "elsewhere/store.duckdb",
         ".streamlit/secrets.toml",
         "scaling_core/__pycache__/store.cpython-311.pyc",

@@ -230,6 +230,11 @@ def test_kill_9_during_a_large_ingest_leaves_a_consistent_store(
         if "big" in names:
             assert store.get_dataset("big").n_rows == 1_000_000
         assert len(store.load_points("kept")) == 300
+        for name in names:  # every original is there (and readable) …
+            assert store.load_sources(name)
+        files = store.source_files
+        assert files is not None  # … and no file of a killed upload is left behind
+        assert len(files.digests()) == len(names) and not list(files.directory.glob(".*"))
         store.add_dataset("after", parsed(step_log(2, rows=50)), step_log(2, rows=50))
     with duckdb.connect(path) as check:
         assert not any(orphans(check).values()), orphans(check)

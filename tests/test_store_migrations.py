@@ -51,8 +51,10 @@ def test_a_version_3_store_opens_in_the_current_layout_with_every_dataset(tmp_pa
         codecs = check.execute(
             "SELECT filename, codec FROM sources ORDER BY added_at, position"
         ).fetchall()
-        assert ("log.csv", "identity") in codecs and ("log.csv", "zstd") in codecs
+        # migrated sources stay in the table; a new upload is kept beside the store file
+        assert ("log.csv", "identity") in codecs and ("log.csv", "zstd-file") in codecs
         assert check.execute("SELECT count(*) FROM curves").fetchone() == (2,)
+    assert (tmp_path / "v3.duckdb.sources" / f"{hashlib.sha256(LOG).hexdigest()}.zst").exists()
 
 
 def test_a_failed_v4_migration_leaves_the_version_3_file_as_it_was(
