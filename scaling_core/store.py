@@ -12,7 +12,8 @@ transaction; ``store_arrow`` builds it from the rows being written):
 - One process-wide connection; each call works on its own ``cursor()`` (DuckDB connections are
   not thread-safe, cursors used by one thread at a time are).
 - Every write is one explicit transaction, rolled back on any error: an upload is
-  all-or-nothing, also when the process is killed half-way.
+  all-or-nothing, also when the process is killed half-way (a local store's kept file of an
+  upload killed before its commit is referenced by nothing and moved aside at the next open).
 - One schema for both backends. DuckLake has no PRIMARY KEY / UNIQUE constraints and no
   sequences, so ids are uuid4 hex strings made in Python and "one dataset per (workspace,
   name)" is checked inside the write transaction. Two writers could both check, both find the
@@ -28,8 +29,10 @@ Tables (layout version in ``schema_version``; older files are migrated on open):
 - ``datasets``    — one row per dataset: workspace, name, latest file name, content digest,
   default reduction, counts, the column mapping/units of its first source, and the integer
   ``key`` its points carry.
-- ``sources``     — the original uploaded bytes (one row per file appended; zstd-compressed,
-  ``codec`` and ``n_bytes`` say how to restore them), with their SHA-256.
+- ``sources``     — one row per file appended: its SHA-256 and original bytes (zstd-compressed;
+  ``codec`` and ``n_bytes`` say how to restore them). A local store file keeps the bytes in
+  the folder beside it (``source_files``: codec ``zstd-file``, ``content`` empty); in-memory
+  and team stores, and rows written before version 5, keep them in ``content``.
 - ``points``      — the validated step-level rows in schema units (params/tokens counts, flops
   in FLOPs, losses in nats), keyed by ``dataset_key``. ``ord`` orders rows within a dataset
   across appended files; ``row_number`` is the spreadsheet row in its own file.
@@ -48,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import random
 import threading
@@ -75,7 +79,7 @@ from scaling_core.ingest import (
     parse_table,
 )
 from scaling_core.schema import RunTable
-from scaling_core.source_files import FILE_CODEC, SourceFiles
+from scaling_core.source_files import FILE_CODEC, UNREFERENCED, SourceFiles
 from scaling_core.store_arrow import (
     SOURCE_CODEC,
     compress_source,
@@ -522,6 +526,8 @@ PostgreSQL serialization failures coming through the catalog."""
 
 T = TypeVar("T")
 
+_LOG = logging.getLogger(__name__)
+
 _PREPARE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="scalescope-store-prepare")
 """Threads that compress an upload's bytes and derive its runs/curves while the caller's thread
 builds the rest (both release the GIL; a 2-core machine does them side by side)."""
@@ -669,7 +675,6 @@ class Store:
         """File path, ``":memory:"`` or the ``ducklake:`` location."""
         self.source_files = source_files
         """Where a local store keeps uploaded files (``None``: in the ``sources`` table)."""
-        self._files_lock = threading.Lock()
         self.write_retries = 0
         """Write transactions run again after losing a conflict (for tests and diagnostics)."""
         self._create_schema()
@@ -1023,54 +1028,84 @@ class Store:
         try:
             return self._write(lambda cursor: self._add(cursor, upload, removed))
         finally:
-            with suppress(Exception):  # a failed compression already failed the write
-                self._settle_source_files([upload.digest, *removed], kept.result())
+            self._settle_upload(upload, kept, removed)
 
     def _keep_source(self, content: bytes, digest: Future[str]) -> _KeptSource:
-        """Compress an upload and, in a local store, write it to its file (worker thread:
-        both release the GIL, beside DuckDB's insert); the file is durable before the
-        transaction that references it commits."""
+        """Compress an upload and, in a local store, pin and write its file (worker thread:
+        both release the GIL, beside DuckDB's insert): the file is durable before the
+        transaction that references it commits, and no delete removes it until the upload
+        has settled (:meth:`_settle_upload`)."""
         stored = compress_source(content)
-        if self.source_files is None:
+        files = self.source_files
+        if files is None:
             return _KeptSource(SOURCE_CODEC, stored, stored)
-        self.source_files.put(digest.result(), stored)
+        try:
+            files.keep(digest.result(), stored)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot keep the uploaded file in {files.directory}: "
+                f"{exc.strerror or exc}; nothing was stored"
+            ) from exc
         return _KeptSource(FILE_CODEC, b"", stored)
 
-    def _settle_source_files(self, digests: Sequence[str], kept: _KeptSource | None) -> None:
-        """After a write: remove the files of ``digests`` no source references any more, and
-        restore a referenced one another thread's delete removed meanwhile (from ``kept``).
-
-        Under one lock, so a delete's check-and-remove cannot interleave with an upload's
-        check (see ``source_files``); a local store is held by one process."""
-        files = self.source_files
-        if files is None or not digests:
+    def _settle_upload(self, up: _Upload, kept: Future[_KeptSource], removed: list[str]) -> None:
+        """After an upload's transaction (committed or not): release its file, and remove the
+        files of it and of ``removed`` that no source references."""
+        try:
+            pinned = kept.result()
+        except Exception:  # compressing or writing failed: the write failed with it
             return
-        with self._files_lock:
+        if pinned.codec == FILE_CODEC:
+            self._settle_source_files(
+                [up.digest, *removed], unpin=[up.digest], restore={up.digest: pinned.stored}
+            )
+
+    def _settle_source_files(
+        self,
+        digests: Sequence[str],
+        *,
+        unpin: Sequence[str] = (),
+        restore: dict[str, bytes] | None = None,
+    ) -> None:
+        """After a committed (or failed) write: ``source_files.SourceFiles.settle``. The write
+        itself stands whatever happens here: a file left behind is moved aside at the next
+        open, so a failure is logged, not raised."""
+        files = self.source_files
+        if files is None:
+            return
+
+        def referenced(wanted: list[str]) -> set[str]:
             with self._read() as cursor:
-                referenced = {
-                    str(row[0])
-                    for row in cursor.execute(_FILE_SOURCES_AMONG, [FILE_CODEC, list(digests)])
-                    .fetchall()
-                }  # fmt: skip
-            for digest in dict.fromkeys(digests):
-                if digest not in referenced:
-                    files.remove(digest)
-                elif not files.has(digest) and kept is not None and kept.codec == FILE_CODEC:
-                    files.put(digest, kept.stored)
+                rows = cursor.execute(_FILE_SOURCES_AMONG, [FILE_CODEC, wanted]).fetchall()
+            return {str(row[0]) for row in rows}
+
+        try:
+            files.settle(digests, referenced, unpin=unpin, restore=restore)
+        except (OSError, StoreError) as exc:
+            _LOG.warning("tidying the kept files in %s failed: %s", files.directory, exc)
 
     def _sweep_source_files(self) -> None:
-        """On open: delete kept files no source references (left by an upload that failed or
-        was killed before its commit) and half-written ones. Safe then: a local store file is
-        held by this process alone, and no write has started."""
+        """On open: move kept files no source references aside (``source_files.UNREFERENCED``:
+        what an upload killed before its commit leaves) and delete half-written ones."""
         files = self.source_files
-        if files is None or not files.directory.is_dir():
+        if files is None:
             return
-        with self._files_lock:
-            files.remove_temporary()
+
+        def referenced() -> set[str]:
             with self._read() as cursor:
-                rows = cursor.execute(_FILE_SOURCES, [FILE_CODEC]).fetchall()
-            for digest in files.digests() - {str(row[0]) for row in rows}:
-                files.remove(digest)
+                return {str(r[0]) for r in cursor.execute(_FILE_SOURCES, [FILE_CODEC]).fetchall()}
+
+        try:
+            moved = files.sweep(referenced)
+        except OSError as exc:
+            _LOG.warning("checking the kept files in %s failed: %s", files.directory, exc)
+            return
+        if moved:
+            _LOG.warning(
+                "%d kept file(s) no dataset references were moved to %s",
+                len(moved),
+                files.directory / UNREFERENCED,
+            )
 
     def _add(
         self, cursor: duckdb.DuckDBPyConnection, up: _Upload, removed: list[str]
@@ -1275,7 +1310,7 @@ class Store:
             cursor.execute("DELETE FROM datasets WHERE id = ?", [info.id])
             return removed
 
-        self._settle_source_files(self._write(work), None)
+        self._settle_source_files(self._write(work))
 
     def rename_dataset(
         self, old: str, new: str, *, workspace: str = DEFAULT_WORKSPACE

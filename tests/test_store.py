@@ -389,6 +389,8 @@ def test_a_version_2_store_is_migrated_keeping_every_dataset(tmp_path: Path) -> 
             row[0] for row in check.execute("SELECT table_name FROM duckdb_tables()").fetchall()
         }
         assert not {"datasets_v2", "points_v2", "sources_v2", "id_map_v3"} & tables
+        keys = check.execute("SELECT name, key FROM datasets ORDER BY key").fetchall()
+        assert keys == [("first", 1), ("second <b>", 2), ("third", 3)]  # the old ids, then max + 1
         assert check.execute("SELECT count(*) FROM duckdb_sequences()").fetchone() == (0,)
 
 

@@ -340,3 +340,5 @@ def test_a_version_3_team_store_opens_in_the_current_layout(
         store.add_dataset("fresh", parse_table("fresh.csv", data), data)
         assert store.get_dataset("fresh").n_runs == 4
         assert sorted(info.key for info in store.list_datasets()) == [1, 2, 3]
+        assert store.source_files is None  # a team keeps uploads in its tables
+        assert store.load_sources("fresh") == [("fresh.csv", data)]
