@@ -9,8 +9,11 @@ Usage (from the repository root)::
 What is measured, in one process against one store file (so ratios share machine and load):
 
 (a) baselines on the same ``points`` table: ``SELECT count(*) FROM points`` (the plain count the
-    issue names) and ``SELECT count(*) FROM points WHERE dataset_key = ?`` (the same count
-    restricted to the dataset, which has to read the dataset_key column);
+    issue names; DuckDB answers it from metadata) and ``SELECT sum(loss) FROM points WHERE
+    dataset_key = ?`` (one pass over one column of the dataset's points: what touching them
+    once costs. Until store version 5 this was the dataset's ``count(*)``, which had to compare
+    a string key on every row; with integer keys DuckDB answers that count from the row
+    groups' min/max statistics without reading a row, so it no longer measures a pass);
 (b) ``list_datasets()``, ``get_dataset()``, ``load_runs()`` (final, best, at a step) and
     ``load_curves()`` (stored, 200 per run), ``load_curves(max_points_per_run=100)`` (thinned
     from the stored curves) and ``(…=1000)`` (from the points) on the 10M-point dataset:
@@ -67,11 +70,12 @@ TARGETS: dict[str, tuple[str, float]] = {
     "load_curves 100/run": ("dataset", 10.0),
     "load_curves 1000/run": ("dataset", 0.0),
 }
-"""(baseline, ratio): ``plain`` = ``SELECT count(*) FROM points``; ``dataset`` = the same count
-restricted to the dataset. Stored reads (reductions, 200-point curves, and fewer points per run
-thinned from them) should cost no more than touching the dataset's points once (curves return
-~190k rows, hence 10×); a chosen step aggregates the 10M points on request and may cost 50×.
-Ratio 0 = no target, stated only (more curve points per run than stored go back to the points).
+"""(baseline, ratio): ``plain`` = ``SELECT count(*) FROM points``; ``dataset`` = one pass over
+the dataset's losses (``sum(loss)``). Stored reads (reductions, 200-point curves, and fewer
+points per run thinned from them) should cost no more than touching the dataset's points once
+(curves return ~190k rows, hence 10×); a chosen step aggregates the 10M points on request and
+may cost 50×. Ratio 0 = no target, stated only (more curve points per run than stored go back
+to the points).
 """
 ABSOLUTE_TARGET_S = 1.0
 """``load_runs`` and ``load_curves`` at their defaults must also stay under one second."""
@@ -152,10 +156,15 @@ def measure(path: Path) -> dict:
             "SELECT count(*) FROM points WHERE dataset_key = ?", [info.key]
         ).fetchone()[0]
 
+    def scan_dataset() -> float:
+        return cursor.execute(
+            "SELECT sum(loss) FROM points WHERE dataset_key = ?", [info.key]
+        ).fetchone()[0]
+
     out: dict = {"n_points_total": count_all(), "n_points_dataset": count_dataset()}
     calls = {
         "count(*)": count_all,
-        "count(*) of the dataset": count_dataset,
+        "sum(loss) of the dataset": scan_dataset,
         "list_datasets": store.list_datasets,
         "get_dataset": lambda: store.get_dataset(BIG),
         "load_runs": lambda: store.load_runs(BIG),
@@ -183,11 +192,11 @@ def measure(path: Path) -> dict:
 def rows_for_table(result: dict) -> list[list[str]]:
     timings = result["load"]["timings"]
     plain = timings["count(*)"]["median_s"]
-    per_dataset = timings["count(*) of the dataset"]["median_s"]
+    per_dataset = timings["sum(loss) of the dataset"]["median_s"]
     rows = []
     for name, entry in timings.items():
         median = entry["median_s"]
-        if name.startswith("count"):
+        if name.startswith(("count", "sum")):
             verdict, target_text = "—", "baseline"
         elif TARGETS[name][1] == 0:
             verdict, target_text = "—", "stated"
@@ -195,7 +204,7 @@ def rows_for_table(result: dict) -> list[list[str]]:
             baseline, ratio = TARGETS[name]
             measured = median / (plain if baseline == "plain" else per_dataset)
             ok = measured <= ratio
-            target_text = f"≤ {ratio:g}× {'plain' if baseline == 'plain' else 'dataset'} count"
+            target_text = f"≤ {ratio:g}× {'plain count' if baseline == 'plain' else 'dataset pass'}"
             if name in ("load_runs", "load_curves"):
                 ok = ok and median <= ABSOLUTE_TARGET_S
                 target_text += f" and ≤ {ABSOLUTE_TARGET_S:g} s"
@@ -221,7 +230,7 @@ def markdown(result: dict) -> str:
         f"{load['n_points_dataset']:,} points in {load['runs']:,} runs. Median of {REPEATS} "
         "after a warm-up; ratios are against the two baselines measured in the same process.",
         "",
-        "| Call | Median | ÷ `count(*)` | ÷ `count(*)` of the dataset | Target | Result |",
+        "| Call | Median | ÷ `count(*)` | ÷ `sum(loss)` of the dataset | Target | Result |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows_for_table(result)]
