@@ -8,6 +8,8 @@ points keyed by the dataset's uuid, datasets without keys.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 import pandas as pd
 
@@ -143,6 +145,18 @@ def build_v4_store(old: duckdb.DuckDBPyConnection, current: Store) -> None:
         old.register("rows", points)
         old.execute("INSERT INTO points SELECT * FROM rows")
         old.unregister("rows")
+
+
+def old_store_file(
+    path: str, build: Callable[[duckdb.DuckDBPyConnection, Store], None]
+) -> dict[str, object]:
+    """Write :func:`fill`'s datasets to ``path`` with ``build`` (an old layout); returns the
+    :func:`snapshot` the migrated store must show."""
+    current = Store.in_memory()
+    fill(current)
+    with duckdb.connect(path) as old:
+        build(old, current)
+    return snapshot(current)
 
 
 def snapshot(store: Store) -> dict[str, object]:

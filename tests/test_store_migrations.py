@@ -16,6 +16,7 @@ from old_store_layouts import (
     build_v3_store,
     build_v4_store,
     fill,
+    old_store_file,
     parsed,
     snapshot,
 )
@@ -24,13 +25,8 @@ from scaling_core.store import SCHEMA_VERSION, Store
 
 
 def test_a_version_3_store_opens_in_the_current_layout_with_every_dataset(tmp_path: Path) -> None:
-    current = Store.in_memory()
-    fill(current)
-    expected = snapshot(current)
     path = str(tmp_path / "v3.duckdb")
-    with duckdb.connect(path) as old:
-        build_v3_store(old, current)
-
+    expected = old_store_file(path, build_v3_store)
     with Store.open(path) as store:
         assert_same(snapshot(store), expected)
         assert store.load_sources("appended") == [("log.csv", LOG), ("more.csv", MORE)]
@@ -115,12 +111,8 @@ def test_rows_numbered_from_2_by_an_old_migration_are_renumbered_in_file_order(
 
 def test_a_version_4_store_gets_integer_keys_and_keeps_every_dataset(tmp_path: Path) -> None:
     """Version 5 numbers the datasets 1 … n by creation and keys their points by it."""
-    current = Store.in_memory()
-    fill(current)
-    expected = snapshot(current)
     path = str(tmp_path / "v4.duckdb")
-    with duckdb.connect(path) as old:
-        build_v4_store(old, current)
+    expected = old_store_file(path, build_v4_store)
     with Store.open(path) as store:
         assert_same(snapshot(store), expected)
         assert [(d.name, d.key) for d in store.list_datasets()] == [
