@@ -503,6 +503,16 @@ _FILE_SOURCES_AMONG = (
     "SELECT DISTINCT sha256 FROM sources WHERE codec = ? AND list_contains(?::VARCHAR[], sha256)"
 )
 """Sources kept as files (``source_files``): a dataset's, all, and those among some digests."""
+_TORN_POINTS = """
+    SELECT c.dataset_key, d.id, d.n_rows, d.n_sources
+    FROM (SELECT dataset_key, count(*) AS n, max(ord) AS hi FROM points GROUP BY dataset_key) c
+    LEFT JOIN datasets d ON d.key = c.dataset_key
+    WHERE d.key IS NULL OR c.n > d.n_rows OR c.hi >= d.n_rows"""
+"""Datasets (by key) whose points go beyond their ``n_rows``, or points of no dataset."""
+_DELETE_ORPHANS = tuple(
+    f"DELETE FROM {table} WHERE dataset_id NOT IN (SELECT id FROM datasets)"
+    for table in ("runs", "curves", "sources")
+)
 _NEXT_KEY = "SELECT coalesce(max(key), 0) + 1 FROM datasets"
 """A new dataset's key. Read inside the write transaction, which holds ``write_lock``: no other
 writer can take the same key before this one commits (see the module docstring)."""
@@ -862,6 +872,40 @@ class Store:
         lock_rows = cursor.execute("SELECT count(*) FROM write_lock").fetchone()
         if not lock_rows or lock_rows[0] == 0:
             cursor.execute("INSERT INTO write_lock VALUES (0)")
+        if version is not None and self._catalog is None:
+            self._repair_torn_writes(cursor)
+
+    def _repair_torn_writes(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        """Remove what a write killed during its COMMIT left without the rest of its
+        transaction (a local DuckDB file only; DuckLake commits in PostgreSQL).
+
+        Measured (``tests/test_store_concurrency.py``): DuckDB 1.5 can replay part of a
+        transaction's write-ahead log when the process dies while writing it, so the points of
+        an upload appear without its ``datasets`` row (or an append's points without the
+        counts that include them). Every dataset's points are ``ord`` 0 … ``n_rows`` - 1, so
+        rows outside that range, and summaries or sources of no dataset, are the torn write's:
+        they are removed and the dataset's summaries derived again. One grouped count over the
+        points' integer key per open.
+        """
+        torn = cursor.execute(_TORN_POINTS).fetchall()
+        for key, dataset_id, n_rows, n_sources in torn:
+            if dataset_id is None:
+                cursor.execute(_DELETE_POINTS, [key])
+                continue
+            cursor.execute("DELETE FROM points WHERE dataset_key = ? AND ord >= ?", [key, n_rows])
+            cursor.execute(
+                "DELETE FROM sources WHERE dataset_id = ? AND position >= ?",
+                [dataset_id, n_sources],
+            )
+            self._derive_all(cursor, dataset_id)
+        for statement in _DELETE_ORPHANS:
+            cursor.execute(statement)
+        if torn:
+            _LOG.warning(
+                "the store %s held rows of %d write(s) interrupted while committing; removed",
+                self._where(),
+                len(torn),
+            )
 
     def _rebuild_from_v2(self, cursor: duckdb.DuckDBPyConnection, version: int) -> list[str]:
         """Bring a version 1 or 2 file to the current layout inside the opening transaction;

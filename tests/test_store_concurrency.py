@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from scaling_core.ingest import ParsedTable, parse_table
@@ -243,3 +244,36 @@ def test_kill_9_during_a_large_ingest_leaves_a_consistent_store(
             "FROM datasets d"
         ).fetchall()
         assert all(n_rows == stored for _name, n_rows, stored in per_dataset)
+
+
+def test_rows_of_a_write_torn_during_its_commit_are_removed_on_open(tmp_path: Path) -> None:
+    """What the kill -9 test met once in a few dozen runs: DuckDB replayed part of a killed
+    commit's write-ahead log, so an upload's points stood without its datasets row. Built
+    here directly: points of no dataset, an append's points beyond its dataset's rows, and
+    an orphaned source and runs row. Opening the store removes them and re-derives."""
+    path = str(tmp_path / "torn.duckdb")
+    kept = step_log(1, rows=300)
+    with Store.open(path) as store:
+        store.add_dataset("kept", parsed(kept), kept)
+        expected_runs = store.load_runs("kept").loss.tolist()
+        expected_curves = store.load_curves("kept")
+    with duckdb.connect(path) as torn:
+        torn.execute("INSERT INTO points SELECT 2, * EXCLUDE (dataset_key) FROM points")
+        torn.execute(
+            "INSERT INTO points SELECT dataset_key, ord + 300, * EXCLUDE (dataset_key, ord) "
+            "FROM points WHERE dataset_key = 1 AND ord < 40"
+        )  # an append's rows whose counts never committed
+        torn.execute("UPDATE runs SET final_loss = 99 WHERE run = (SELECT min(run) FROM runs)")
+        torn.execute("INSERT INTO runs SELECT 'gone', * EXCLUDE (dataset_id) FROM runs LIMIT 1")
+        torn.execute(
+            "INSERT INTO sources SELECT id, dataset_id, 1, * EXCLUDE (id, dataset_id, position) "
+            "FROM sources"
+        )
+    with Store.open(path) as store:
+        assert store.load_runs("kept").loss.tolist() == expected_runs
+        pd.testing.assert_frame_equal(store.load_curves("kept"), expected_curves)
+        assert len(store.load_points("kept")) == 300
+        assert store.load_sources("kept") == [("log.csv", kept)]
+    with duckdb.connect(path) as check:
+        assert not any(orphans(check).values()), orphans(check)
+        assert check.execute("SELECT count(*) FROM points").fetchone() == (300,)
