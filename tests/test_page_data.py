@@ -28,7 +28,13 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.util import patch_config_options
 
 from scaling_core.importers import read_export_path
-from scaling_core.store import DEFAULT_DATASETS, STORE_ENV_VAR, Store, ensure_default_datasets
+from scaling_core.store import (
+    DEFAULT_DATASETS,
+    SOURCES_SUFFIX,
+    STORE_ENV_VAR,
+    Store,
+    ensure_default_datasets,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE = str(REPO / "pages" / "data.py")
@@ -51,12 +57,20 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def copy_store(source: Path, target: Path) -> None:
+    """A store file and the folder of uploads beside it (as a backup copies them)."""
+    shutil.copyfile(source, target)
+    folder = Path(f"{source}{SOURCES_SUFFIX}")
+    if folder.is_dir():
+        shutil.copytree(folder, f"{target}{SOURCES_SUFFIX}")
+
+
 @pytest.fixture
 def store_path(seeded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.syspath_prepend(str(REPO))
     monkeypatch.delenv("SCALESCOPE_VIEWER", raising=False)
     path = tmp_path / "page.duckdb"
-    shutil.copyfile(seeded, path)
+    copy_store(seeded, path)
     monkeypatch.setenv(STORE_ENV_VAR, str(path))
     st.cache_resource.clear()
     yield path
@@ -658,7 +672,7 @@ def corpus_page(
 ) -> Iterator[tuple[AppTest, Path]]:
     """One page session for the whole corpus (a fresh AppTest per file costs a full run)."""
     path = tmp_path_factory.mktemp("corpus") / "corpus.duckdb"
-    shutil.copyfile(seeded, path)
+    copy_store(seeded, path)
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(REPO))
         mp.setenv(STORE_ENV_VAR, str(path))

@@ -39,7 +39,7 @@ from load_harness import APP, ERROR_ELEMENTS, PROGRESS, REPO, ServerHandle, stre
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from scaling_core.ingest import ParsedTable, parse_table
-from scaling_core.store import Store
+from scaling_core.store import SOURCES_SUFFIX, Store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -105,12 +105,14 @@ def hostile_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server_with(
     tmp_path_factory: pytest.TempPathFactory, store: Path, secrets: str | None
 ) -> Iterator[ServerHandle]:
-    """A server on a copy of ``store``; with ``secrets`` written to a temporary HOME's
+    """A server on a copy of ``store`` (the file and the folder of uploads beside it, as a
+    backup copies them); with ``secrets`` written to a temporary HOME's
     ``.streamlit/secrets.toml`` (the repository's own ``.streamlit/`` is never touched)."""
     if (REPO / ".streamlit" / "secrets.toml").exists() and secrets is not None:
         pytest.skip("the repository has a .streamlit/secrets.toml, which would override ours")
     workdir = tmp_path_factory.mktemp("security-server")
     shutil.copy(store, workdir / "store.duckdb")
+    shutil.copytree(f"{store}{SOURCES_SUFFIX}", workdir / f"store.duckdb{SOURCES_SUFFIX}")
     env = {}
     if secrets is not None:
         home = workdir / "home"
