@@ -1206,7 +1206,7 @@ class Store:
     ) -> DatasetInfo:
         if existing.n_sources == 1 and existing.sha256 == up.digest:
             return _with(existing, created=False)
-        removed.extend(_delete_content(cursor, existing))
+        removed.extend(self._delete_content(cursor, existing))
         n_runs = self._insert_file(cursor, existing.id, existing.key, up, position=0, ord_offset=0)
         cursor.execute(
             "UPDATE datasets SET source_filename = ?, sha256 = ?, reduction = ?, updated_at = ?, "
@@ -1338,6 +1338,21 @@ class Store:
             [dataset_id, curves.num_rows, curves_blob(curves)],
         )
 
+    def _delete_content(self, cursor: duckdb.DuckDBPyConnection, info: DatasetInfo) -> list[str]:
+        """Remove a dataset's points, runs, curves and sources (not its ``datasets`` row);
+        returns the digests of its sources kept as files (removed once the deletion has
+        committed). Stores without a source folder skip that query (on DuckLake every read
+        inside the transaction is a round trip to the catalog)."""
+        kept = (
+            cursor.execute(_DATASET_FILE_SOURCES, [info.id, FILE_CODEC]).fetchall()
+            if self.source_files is not None
+            else []
+        )
+        cursor.execute(_DELETE_POINTS, [info.key])
+        for statement in _DELETE_CONTENT:
+            cursor.execute(statement, [info.id])
+        return [str(row[0]) for row in kept]
+
     def _derive_all(self, cursor: duckdb.DuckDBPyConnection, dataset_id: str) -> None:
         """Derive every run of a dataset from its stored points (migrations)."""
         found = cursor.execute("SELECT key FROM datasets WHERE id = ?", [dataset_id]).fetchone()
@@ -1350,7 +1365,7 @@ class Store:
 
         def work(cursor: duckdb.DuckDBPyConnection) -> list[str]:
             info = self._require(cursor, workspace, name)
-            removed = _delete_content(cursor, info)
+            removed = self._delete_content(cursor, info)
             cursor.execute("DELETE FROM datasets WHERE id = ?", [info.id])
             return removed
 
@@ -1634,16 +1649,6 @@ class _KeptSource:
 
 def _with(info: DatasetInfo, **changes: Any) -> DatasetInfo:
     return replace(info, **changes)
-
-
-def _delete_content(cursor: duckdb.DuckDBPyConnection, info: DatasetInfo) -> list[str]:
-    """Remove a dataset's points, runs, curves and sources (not its ``datasets`` row); returns
-    the digests of its sources kept as files (removed once the deletion has committed)."""
-    kept = cursor.execute(_DATASET_FILE_SOURCES, [info.id, FILE_CODEC]).fetchall()
-    cursor.execute(_DELETE_POINTS, [info.key])
-    for statement in _DELETE_CONTENT:
-        cursor.execute(statement, [info.id])
-    return [str(row[0]) for row in kept]
 
 
 def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:
